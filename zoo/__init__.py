@@ -1,7 +1,8 @@
 """Attention Zoo: attention layers, models built by name, MLflow-tracked training, XLA export."""
 
 from zoo import attention
+from zoo.models import build, list_models, resolve_config
 
 __version__ = "0.1.0"
 
-__all__ = ["attention", "__version__"]
+__all__ = ["__version__", "attention", "build", "list_models", "resolve_config"]

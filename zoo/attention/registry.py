@@ -33,6 +33,6 @@ def get_class(name):
     return _ATTENTIONS[name]
 
 
-def get(name, **kwargs):
+def get(name, /, **kwargs):
     """Instantiate the attention layer registered as `name` with `kwargs`."""
     return get_class(name)(**kwargs)

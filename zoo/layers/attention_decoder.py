@@ -1,0 +1,204 @@
+"""Stacked LSTM decoder with attention and input feeding (Luong et al. 2015)."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from zoo import attention as attention_lib
+from zoo.text import BOS_ID, EOS_ID, PAD_ID
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class AttentionDecoder(keras.layers.Layer):
+    """LSTM decoder attending over an encoder memory, one step at a time.
+
+    Each step: `h_t = LSTM([y_{t-1}; h̃_{t-1}])` (input feeding), `c_t = attention(h_t, memory)`,
+    `h̃_t = tanh(W_c [c_t; h_t])`, `p(y_t) = softmax(W_o h̃_t)`. With `attention=None` the
+    decoder is the no-attention baseline (`h̃_t = h_t`, no input feeding): the whole source
+    must pass through the encoder's final state.
+
+    Args:
+        vocab_size: int, target vocabulary size.
+        embedding_dim: int, target embedding size.
+        units: int, LSTM units (must equal the encoder's state size).
+        num_layers: int, stacked LSTM layers (must equal the encoder's).
+        attention: str or None, a name from `zoo.attention.names()`.
+        attention_options: dict, keyword arguments for the attention layer.
+        dropout: float, dropout on embeddings, between layers and on `h̃_t`.
+
+    Call arguments:
+        target_in: int `[batch, T]` (BOS-prefixed targets, teacher forcing).
+        memory: `[batch, S, dim]` encoder outputs; `mask`: boolean `[batch, S]`.
+        encoder_states: list of `(h, c)` per layer.
+
+    Returns:
+        `(logits [batch, T, vocab], attention [batch, T, S])`.
+    """
+
+    def __init__(self, vocab_size, embedding_dim=256, units=512, num_layers=2,
+                 attention="luong_general", attention_options=None, dropout=0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.num_layers = num_layers
+        self.attention_name = attention
+        self.attention_options = dict(attention_options or {})
+        self.dropout = dropout
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.embedding_dropout = keras.layers.Dropout(dropout)
+        self.cells = [keras.layers.LSTMCell(units, name=f"lstm_cell_{i}")
+                      for i in range(num_layers)]
+        if attention:
+            self.attention = attention_lib.get(attention, **self.attention_options,
+                                               name="attention")
+            self.attentional_projection = keras.layers.Dense(
+                units, activation="tanh", use_bias=False, name="attentional_projection")
+        else:
+            self.attention = None
+        self.output_projection = keras.layers.Dense(vocab_size, name="output_projection")
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    @property
+    def input_feeding(self):
+        return self.attention is not None
+
+    def build(self, target_shape, memory_shape=None, *args, **kwargs):
+        batch = target_shape[0]
+        self.embedding.build(target_shape)
+        input_dim = self.embedding_dim + (self.units if self.input_feeding else 0)
+        for cell in self.cells:
+            cell.build((batch, input_dim))
+            input_dim = self.units
+        if self.attention is not None:
+            query = (batch, self.units)
+            self.attention.build(query, memory_shape)
+            self.attentional_projection.build((batch, self.units + memory_shape[-1]))
+        self.output_projection.build((batch, self.units))
+
+    # -- one step, shared by teacher forcing, greedy and beam search -------------------------
+    def initial_state(self, memory, mask, encoder_states):
+        batch = ops.shape(memory)[0]
+        state = {"cells": [tuple(s) for s in encoder_states],
+                 "feed": ops.zeros((batch, self.units), memory.dtype)}
+        if self.attention is not None and self.attention.uses_state:
+            state["attention"] = self.attention.get_initial_state(memory, mask)
+        return state
+
+    def prepare_memory(self, memory):
+        """Loop-invariant work on the memory (e.g. Bahdanau's key projection)."""
+        if self.attention is None:
+            return memory
+        return self.attention.project_keys(memory)
+
+    def step(self, token_embedding, state, memory, mask, projected_keys, training=None,
+             dropout_masks=None):
+        """One decoder step → `(h̃_t, attention weights [batch, S], next state)`."""
+        inputs = token_embedding
+        if self.input_feeding:
+            inputs = ops.concatenate([inputs, state["feed"]], axis=-1)
+        cell_states = []
+        for index, cell in enumerate(self.cells):
+            if index > 0 and dropout_masks is not None:
+                inputs = inputs * dropout_masks[index - 1]
+            inputs, (h, c) = cell(inputs, list(state["cells"][index]), training=training)
+            cell_states.append((h, c))
+        next_state = {"cells": cell_states}
+        if self.attention is None:
+            weights = ops.zeros(ops.shape(mask), inputs.dtype)
+            output = inputs
+        else:
+            kwargs = {}
+            if self.attention.uses_state:
+                kwargs["state"] = state["attention"]
+            result = self.attention(inputs, memory, mask=mask, projected_keys=projected_keys,
+                                    training=training, **kwargs)
+            context, weights = result[0], result[1]
+            if self.attention.uses_state:
+                next_state["attention"] = result[2]
+            output = self.attentional_projection(ops.concatenate([context, inputs], axis=-1))
+        if dropout_masks is not None:
+            output = output * dropout_masks[-1]
+        next_state["feed"] = output
+        return output, weights, next_state
+
+    def _dropout_masks(self, batch, steps, dtype, training):
+        """Per-step dropout masks drawn once outside the loop: `[layers, T, batch, units]`."""
+        if not training or self.dropout == 0:
+            return None
+        ones = ops.ones((self.num_layers, steps, batch, self.units), dtype)
+        return keras.random.dropout(ones, self.dropout, seed=self.seed_generator)
+
+    # -- teacher forcing ----------------------------------------------------------------------
+    def call(self, target_in, memory, mask, encoder_states, training=None):
+        batch, steps = ops.shape(target_in)[0], ops.shape(target_in)[1]
+        embedded = self.embedding_dropout(self.embedding(target_in), training=training)
+        embedded = ops.transpose(embedded, (1, 0, 2))  # time-major for the loop
+        masks = self._dropout_masks(batch, steps, embedded.dtype, training)
+        projected_keys = self.prepare_memory(memory)
+        state = self.initial_state(memory, mask, encoder_states)
+        outputs = tf.TensorArray(embedded.dtype, size=steps)
+        alignments = tf.TensorArray(embedded.dtype, size=steps)
+
+        def body(t, state, outputs, alignments):
+            step_masks = None if masks is None else masks[:, t]
+            output, weights, state = self.step(embedded[t], state, memory, mask, projected_keys,
+                                               training=training, dropout_masks=step_masks)
+            return (t + 1, state, outputs.write(t, output),
+                    alignments.write(t, ops.cast(weights, embedded.dtype)))
+
+        _, _, outputs, alignments = tf.while_loop(
+            lambda t, *_: t < steps, body, (0, state, outputs, alignments))
+        outputs = ops.transpose(outputs.stack(), (1, 0, 2))
+        alignments = ops.transpose(alignments.stack(), (1, 0, 2))
+        logits = self.output_projection(outputs)
+        return logits, alignments
+
+    # -- greedy search --------------------------------------------------------------------------
+    def greedy(self, memory, mask, encoder_states, max_length):
+        """Greedy decoding in a `tf.while_loop` (XLA-compatible: fixed-size buffers).
+
+        Returns `(ids [batch, max_length], attention [batch, max_length, S], lengths [batch])`;
+        ids after EOS are 0 (padding), lengths count tokens up to and including EOS.
+        """
+        batch = ops.shape(memory)[0]
+        projected_keys = self.prepare_memory(memory)
+        state = self.initial_state(memory, mask, encoder_states)
+        tokens = ops.full((batch,), BOS_ID, "int32")
+        finished = ops.zeros((batch,), "bool")
+        ids = tf.TensorArray(tf.int32, size=max_length)
+        alignments = tf.TensorArray(memory.dtype, size=max_length)
+
+        def cond(t, tokens, finished, state, ids, alignments):
+            return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
+
+        def body(t, tokens, finished, state, ids, alignments):
+            output, weights, state = self.step(self.embedding(tokens), state, memory, mask,
+                                               projected_keys)
+            logits = self.output_projection(output)
+            next_tokens = ops.cast(ops.argmax(logits, axis=-1), "int32")
+            next_tokens = ops.where(finished, PAD_ID, next_tokens)
+            weights = ops.where(finished[:, None], ops.zeros_like(weights), weights)
+            finished = ops.logical_or(finished, ops.equal(next_tokens, EOS_ID))
+            return (t + 1, next_tokens, finished, state, ids.write(t, next_tokens),
+                    alignments.write(t, ops.cast(weights, memory.dtype)))
+
+        t, _, _, _, ids, alignments = tf.while_loop(
+            cond, body, (0, tokens, finished, state, ids, alignments))
+        ids = ops.transpose(ids.stack(), (1, 0))
+        alignments = ops.transpose(alignments.stack(), (1, 0, 2))
+        lengths = ops.sum(ops.cast(ops.not_equal(ids, PAD_ID), "int32"), axis=1)
+        return ids, alignments, lengths
+
+    def compute_mask(self, *args, **kwargs):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
+            "units": self.units, "num_layers": self.num_layers,
+            "attention": self.attention_name, "attention_options": self.attention_options,
+            "dropout": self.dropout,
+        })
+        return config

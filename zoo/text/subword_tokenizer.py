@@ -1,0 +1,90 @@
+"""In-graph subword tokenization: a SentencePiece model learned from the training data, run by
+tensorflow-text's `SentencepieceTokenizer` (the `SentencepieceOp` family ships in stock TF Serving).
+"""
+
+import base64
+import io
+
+import sentencepiece
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class SubwordTokenizer(tf.Module):
+    """Raw strings ⇄ subword ids, entirely with TensorFlow ops.
+
+    Args:
+        model_proto: bytes of a trained SentencePiece model (see `SubwordTokenizer.train`).
+
+    Example:
+    >>> tokenizer = SubwordTokenizer.train(["ein Mann", "a man"], vocab_size=30)
+    >>> ids = tokenizer.tokenize(tf.constant(["ein Mann"]))  # RaggedTensor of int32
+    >>> tokenizer.detokenize(ids)
+    """
+
+    def __init__(self, model_proto):
+        super().__init__(name="subword_tokenizer")
+        self.model_proto = bytes(model_proto)
+        self._tokenizer = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
+        processor = sentencepiece.SentencePieceProcessor(model_proto=self.model_proto)
+        self.vocab = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
+
+    @classmethod
+    def train(cls, sentences, vocab_size=8000, model_type="bpe", character_coverage=1.0,
+              seed_sentences=2_000_000):
+        """Learn a SentencePiece model from an iterable of strings."""
+        buffer = io.BytesIO()
+        sentencepiece.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences),
+            model_writer=buffer,
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            input_sentence_size=seed_sentences,
+            shuffle_input_sentence=True,
+            pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+            hard_vocab_limit=False,
+            num_threads=2,
+            minloglevel=2,
+        )
+        return cls(buffer.getvalue())
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def tokenize(self, texts):
+        """`[batch]` strings → RaggedTensor `[batch, (tokens)]` of int32 ids (no BOS/EOS)."""
+        return self._tokenizer.tokenize(texts)
+
+    def detokenize(self, ids):
+        """int ids `[batch, len]` (dense, 0-padded, or ragged) → `[batch]` strings."""
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids, padding=PAD_ID)
+        return self._tokenizer.detokenize(ids)
+
+    def id_to_string(self, ids):
+        return self._tokenizer.id_to_string(ids)
+
+    # Serialized form: base64 text so it can live in a Keras config / MLflow artifact.
+    def to_base64(self):
+        return base64.b64encode(self.model_proto).decode("ascii")
+
+    @classmethod
+    def from_base64(cls, text):
+        return cls(base64.b64decode(text))
+
+    def save(self, path):
+        with open(path, "wb") as handle:
+            handle.write(self.model_proto)
+
+    @classmethod
+    def load(cls, path):
+        with open(path, "rb") as handle:
+            return cls(handle.read())
+
+    def save_vocabulary(self, path):
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(self.vocab) + "\n")
