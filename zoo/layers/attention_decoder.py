@@ -148,7 +148,8 @@ class AttentionDecoder(keras.layers.Layer):
                     alignments.write(t, ops.cast(weights, embedded.dtype)))
 
         _, _, outputs, alignments = tf.while_loop(
-            lambda t, *_: t < steps, body, (0, state, outputs, alignments))
+            lambda t, *_: t < steps, body, (0, state, outputs, alignments),
+            maximum_iterations=steps)  # XLA needs the bound to size gradient accumulators
         outputs = ops.transpose(outputs.stack(), (1, 0, 2))
         alignments = ops.transpose(alignments.stack(), (1, 0, 2))
         logits = self.output_projection(outputs)
@@ -184,7 +185,8 @@ class AttentionDecoder(keras.layers.Layer):
                     alignments.write(t, ops.cast(weights, memory.dtype)))
 
         t, _, _, _, ids, alignments = tf.while_loop(
-            cond, body, (0, tokens, finished, state, ids, alignments))
+            cond, body, (0, tokens, finished, state, ids, alignments),
+            maximum_iterations=max_length)
         ids = ops.transpose(ids.stack(), (1, 0))
         alignments = ops.transpose(alignments.stack(), (1, 0, 2))
         lengths = ops.sum(ops.cast(ops.not_equal(ids, PAD_ID), "int32"), axis=1)

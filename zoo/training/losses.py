@@ -1,0 +1,32 @@
+"""Sequence losses."""
+
+import keras
+from keras import ops
+
+from zoo.text import PAD_ID
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class SmoothedSequenceLoss(keras.losses.Loss):
+    """Label-smoothed cross-entropy averaged over non-padding target tokens.
+
+    `loss = (1 - ε) · NLL(y) + ε · mean_v(-log p_v)` per token (Szegedy et al. 2016), summed over
+    real tokens and divided by their count, so batches of different padding weigh tokens alike.
+    """
+
+    def __init__(self, label_smoothing=0.1, name="smoothed_sequence_loss", **kwargs):
+        super().__init__(name=name, reduction=None, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        y_true = ops.cast(y_true, "int32")
+        nll = -ops.take_along_axis(log_probs, y_true[..., None], axis=-1)[..., 0]
+        smooth = -ops.mean(log_probs, axis=-1)
+        eps = self.label_smoothing
+        per_token = (1.0 - eps) * nll + eps * smooth
+        weights = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
+        return ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+    def get_config(self):
+        return {"label_smoothing": self.label_smoothing, "name": self.name}
