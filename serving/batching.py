@@ -12,9 +12,8 @@ The parameters file is TF Serving's text-format ``BatchingParameters``
     pad_variable_length_inputs: true
 
 The ``tensorflow-serving-api`` wheel does not ship that proto's Python module, so
-:data:`BatchingParameters` is built here from a descriptor with the same package, message name,
-field names, numbers and types (fields 1-7 of the upstream message), which keeps the text and
-wire formats identical.
+:data:`serving.protos.BatchingParameters` is rebuilt from a descriptor with the upstream names,
+numbers and types (fields 1-7), which keeps the text and wire formats identical.
 
 Semantics follow TF Serving's batching session: concurrent requests for the same model version
 and signature are concatenated along dimension 0 (up to ``max_batch_size``, waiting at most
@@ -39,51 +38,10 @@ from concurrent.futures import Future
 
 import grpc
 import numpy as np
-from google.protobuf import (
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-    text_format,
-    wrappers_pb2,  # noqa: F401  (registers google/protobuf/wrappers.proto)
-)
+from google.protobuf import text_format
 
+from serving.protos import BatchingParameters
 from serving.tensors import ServingError
-
-_FILE = "tensorflow_serving/servables/tensorflow/session_bundle_config.proto"
-
-
-def _build_batching_parameters():
-    pool = descriptor_pool.Default()
-    try:
-        return message_factory.GetMessageClass(
-            pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
-    except KeyError:
-        pass
-    file = descriptor_pb2.FileDescriptorProto(
-        name="attention_zoo/" + _FILE, package="tensorflow.serving", syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"])
-    message = file.message_type.add(name="BatchingParameters")
-    F = descriptor_pb2.FieldDescriptorProto
-    for number, name, type_name in [
-        (1, "max_batch_size", ".google.protobuf.Int64Value"),
-        (2, "batch_timeout_micros", ".google.protobuf.Int64Value"),
-        (3, "max_enqueued_batches", ".google.protobuf.Int64Value"),
-        (4, "num_batch_threads", ".google.protobuf.Int64Value"),
-        (5, "thread_pool_name", ".google.protobuf.StringValue"),
-    ]:
-        message.field.add(name=name, number=number, type=F.TYPE_MESSAGE,
-                          label=F.LABEL_OPTIONAL, type_name=type_name)
-    message.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64,
-                      label=F.LABEL_REPEATED)
-    message.field.add(name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL,
-                      label=F.LABEL_OPTIONAL)
-    pool.Add(file)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
-
-
-#: ``tensorflow.serving.BatchingParameters`` message class (see module docstring).
-BatchingParameters = _build_batching_parameters()
 
 
 @dataclasses.dataclass(frozen=True)

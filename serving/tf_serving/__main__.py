@@ -1,0 +1,5 @@
+import sys
+
+from serving.tf_serving import main
+
+sys.exit(main())
