@@ -60,11 +60,21 @@ def _as_strings(texts: str | Iterable[str]) -> list[str]:
     return list(texts)
 
 
+def _has_strings(value) -> bool:
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_strings(v) for v in value)
+    return False
+
+
 def _to_array(value) -> np.ndarray:
     if isinstance(value, np.ndarray):
         array = value
     elif isinstance(value, tf.Tensor):
         array = value.numpy()
+    elif isinstance(value, (list, tuple)) and _has_strings(value):
+        array = np.array(value, dtype=object)
     else:
         array = np.asarray(value)
     if array.dtype.kind == "U":  # numpy unicode -> utf-8 bytes (DT_STRING)
