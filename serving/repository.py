@@ -36,6 +36,7 @@ from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving import warmup
 from serving.tensors import ServingError, invalid, not_found
 
 log = logging.getLogger("serving")
@@ -63,10 +64,27 @@ def read_signature_defs(path: str | os.PathLike) -> dict[str, meta_graph_pb2.Sig
     raise ValueError(f"no MetaGraph tagged 'serve' in {path}")
 
 
+_custom_ops_registered = False
+
+
+def register_custom_ops() -> None:
+    """Imports tensorflow-text (if installed) so SavedModels using its ops load, as in the
+    stock ``tensorflow_model_server``, which links tf-text's op library."""
+    global _custom_ops_registered
+    if _custom_ops_registered:
+        return
+    _custom_ops_registered = True
+    try:
+        import tensorflow_text  # noqa: F401
+    except ImportError:  # pragma: no cover - tensorflow-text is a dependency
+        log.debug("tensorflow-text not installed: its ops are not available")
+
+
 class Servable:
     """One loaded SavedModel version."""
 
     def __init__(self, name: str, version: int, path: str | os.PathLike):
+        register_custom_ops()
         self.name = name
         self.version = int(version)
         self.path = Path(path)
@@ -259,11 +277,12 @@ class ModelManager:
         model_name, model_base_path: a single model.
         poll_interval: seconds between polls of the file system (``<= 0``: no polling).
         loader: builds a :class:`Servable` (tests inject failures through it).
+        warmup: replay ``assets.extra/tf_serving_warmup_requests`` before a version serves.
     """
 
     def __init__(self, *, model_root=None, model_config_file=None, model_name=None,
                  model_base_path=None, poll_interval: float = 1.0,
-                 loader: Loader = Servable):
+                 loader: Loader = Servable, warmup: bool = True):
         given = [model_root is not None, model_config_file is not None,
                  model_base_path is not None]
         if sum(given) != 1:
@@ -273,6 +292,7 @@ class ModelManager:
         self.model_config_file = Path(model_config_file) if model_config_file else None
         self.poll_interval = poll_interval
         self._loader = loader
+        self.warmup = warmup
         self._lock = threading.RLock()  # guards self._models (the table requests read)
         self._poll_lock = threading.Lock()  # one poll at a time
         self._models: dict[str, _Model] = {}
@@ -410,16 +430,21 @@ class ModelManager:
                             name, version, path)
             model.failed[version] = fingerprint
             return False
-        model.status[version] = _VersionStatus(State.LOADING)
+        with self._lock:
+            model.status[version] = _VersionStatus(State.LOADING)
         started = time.monotonic()
         try:
             servable = self._loader(name, version, path)
+            if self.warmup:
+                warmup.replay(servable)
         except Exception as error:  # noqa: BLE001 - any load failure skips the version
             log.error("model '%s' version %d: failed to load %s: %s", name, version, path,
                       _short(str(error), 300))
             model.failed[version] = fingerprint
-            model.status[version] = _VersionStatus(
-                State.END, grpc.StatusCode.UNKNOWN, f"failed to load: {_short(str(error), 300)}")
+            with self._lock:
+                model.status[version] = _VersionStatus(
+                    State.END, grpc.StatusCode.UNKNOWN,
+                    f"failed to load: {_short(str(error), 300)}")
             return False
         with self._lock:
             model.servables[version] = servable

@@ -332,6 +332,7 @@ def start_server(model_root: str | os.PathLike | None = None,
                  limits: Limits | None = None,
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_workers: int = 16,
+                 enable_model_warmup: bool = True,
                  loader=None) -> ServerHandle:
     """Loads the models and starts serving; returns once the port is open.
 
@@ -348,6 +349,8 @@ def start_server(model_root: str | os.PathLike | None = None,
         limits: request limits (:class:`~serving.tensors.Limits`).
         max_message_size: largest request/response in bytes.
         max_workers: gRPC worker threads.
+        enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` of each
+            version before it serves (see :mod:`serving.warmup`).
     """
     if model_root is not None and model_base_path is None and model_config_file is None:
         root = Path(model_root)
@@ -357,8 +360,8 @@ def start_server(model_root: str | os.PathLike | None = None,
             model_base_path, model_root = root, None
             model_name = model_name or root.resolve().name
     manager_kwargs = {"model_root": model_root, "model_config_file": model_config_file,
-                          "model_name": model_name, "model_base_path": model_base_path,
-                          "poll_interval": poll_interval}
+                      "model_name": model_name, "model_base_path": model_base_path,
+                      "poll_interval": poll_interval, "warmup": enable_model_warmup}
     if loader is not None:
         manager_kwargs["loader"] = loader
     manager = ModelManager(**manager_kwargs)
@@ -447,9 +450,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="most inputs (e.g. texts) in one request")
     parser.add_argument("--max_string_bytes", type=int, default=Limits.max_string_bytes,
                         help="longest string input element (e.g. one text), in bytes")
-    parser.add_argument("--xla_cpu_compilation_enabled", default="true",
+    parser.add_argument("--enable_model_warmup", type=_flag_bool, default=True,
+                        help="replay assets.extra/tf_serving_warmup_requests before serving")
+    parser.add_argument("--xla_cpu_compilation_enabled", type=_flag_bool, default=True,
                         help="accepted for compatibility: the Python runtime always runs XLA")
     return parser
+
+
+def _flag_bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def server_kwargs(args: argparse.Namespace) -> dict:
@@ -468,6 +481,7 @@ def server_kwargs(args: argparse.Namespace) -> dict:
                       max_string_bytes=args.max_string_bytes),
         "max_message_size": args.max_message_size,
         "max_workers": args.grpc_max_threads,
+        "enable_model_warmup": args.enable_model_warmup,
     }
 
 

@@ -14,6 +14,7 @@ from serving import Client, ServingError, start_server
 from serving.batching import BatchingOptions
 from serving.repository import Servable
 from serving.tf_serving import write_models_config
+from serving.warmup import write_warmup_requests
 from tests.conftest_serving import (  # noqa: F401
     add_version,
     expected_translation,
@@ -237,3 +238,19 @@ def test_graceful_stop_finishes_in_flight_requests(saved_models, tmp_path):  # n
         client.translate("tiny_translator", ["a b"], timeout=2)
     assert info.value.code == grpc.StatusCode.UNAVAILABLE
     client.close()
+
+
+def test_warmup_requests_replayed_and_bad_warmup_skips_version(saved_models, tmp_path,  # noqa: F811
+                                                              caplog):
+    caplog.set_level(logging.INFO, logger="serving")
+    v1 = add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
+    write_warmup_requests(v1, "tiny_translator", [{"text": ["a b"] * n} for n in (1, 2, 4)])
+    v2 = add_version(tmp_path, "tiny_translator", 2, saved_models["translator_v2"])
+    write_warmup_requests(v2, "tiny_translator", [{"txt": ["a b"]}])  # wrong input name
+    with start_server(tmp_path, port=0, poll_interval=0) as server, \
+            Client(server.target, retries=0) as client:
+        assert client.translate("tiny_translator", ["a b"]) == ["v1: b a"]
+        rows = {s["version"]: s for s in client.status("tiny_translator")}
+        assert rows[2]["state"] == "END" and "txt" in rows[2]["error_message"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("version 1: replayed 3 warm-up requests" in m for m in messages)
