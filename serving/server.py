@@ -71,12 +71,17 @@ def _rpc(method):
         try:
             return method(self, request, context)
         except ServingError as error:
-            context.abort(error.code, error.message)
+            context.abort(error.code, _clip(error.message))
         except Exception as error:  # a bug must fail this request only, never the server
             log.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{type(error).__name__}: {error}")
+            context.abort(grpc.StatusCode.INTERNAL, _clip(f"{type(error).__name__}: {error}"))
 
     return wrapper
+
+
+def _clip(message: str, limit: int = 2000) -> str:
+    """Error details travel in gRPC trailers, whose size is limited (8 KiB by default)."""
+    return message if len(message) <= limit else message[:limit] + " ..."
 
 
 def _version(spec) -> int | None:

@@ -52,7 +52,7 @@ class Limits:
     """
 
     max_batch_size: int | None = 1024
-    max_string_bytes: int | None = 64 * 1024
+    max_string_bytes: int | None = 16 * 1024
     max_tensor_elements: int | None = 16 * 1024 * 1024
     require_utf8: bool = True
 
@@ -163,8 +163,10 @@ def request_to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
     expected = signature.inputs
     extra = sorted(set(inputs) - set(expected))
     if extra:
+        names = ", ".join(extra[:10]) + (f" (and {len(extra) - 10} more)" if len(extra) > 10
+                                         else "")
         raise invalid(
-            f"input tensor alias not found in signature: {', '.join(extra)}. Inputs expected to "
+            f"input tensor alias not found in signature: {names}. Inputs expected to "
             f"be in the set {{{','.join(sorted(expected))}}}.")
     missing = sorted(set(expected) - set(inputs))
     if missing:

@@ -221,6 +221,18 @@ def test_qa_inputs_with_different_batch_sizes(client):
     assert "'context'" in info.value.details and "'question'" in info.value.details
 
 
+def test_many_unknown_inputs_give_a_short_error(stub, client):
+    request = _raw_request(tf.make_tensor_proto(np.array([b"x"], dtype=object)))
+    for i in range(3000):
+        request.inputs[f"bogus_input_name_{i:05d}"].CopyFrom(request.inputs["text"])
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request, timeout=30)
+    assert info.value.code() == INVALID
+    assert "bogus_input_name_00000" in info.value.details()
+    assert len(info.value.details()) < 2100
+    assert_alive(client)
+
+
 def test_unknown_output_filter(client):
     with pytest.raises(ServingError) as info:
         client.predict("tiny_translator", {"text": ["x"]}, output_filter=["nope"])
