@@ -360,7 +360,7 @@ def tensor_protos(draw):
     return tensor
 
 
-@settings(max_examples=60, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(tensor=tensor_protos(), name=st.sampled_from(["text", "text", "other"]))
 def test_fuzzed_tensors_never_break_the_server(stub, tensor, name):
