@@ -332,8 +332,8 @@ class ModelManager:
             return
         if not force and mtime == self._config_mtime:
             return
+        self._config_mtime = mtime  # a bad edit is reported once, not at every poll
         specs = parse_model_server_config(path.read_text(), path.parent)
-        self._config_mtime = mtime
         if not force:
             log.info("model config %s changed: reloading", path)
         self._set_specs(specs)

@@ -12,7 +12,7 @@ import pytest
 
 from serving import Client, ServingError, start_server
 from serving.batching import BatchingOptions
-from serving.repository import Servable
+from serving.repository import ModelManager, Servable
 from serving.tf_serving import write_models_config
 from serving.warmup import write_warmup_requests
 from tests.conftest_serving import (  # noqa: F401
@@ -254,3 +254,16 @@ def test_warmup_requests_replayed_and_bad_warmup_skips_version(saved_models, tmp
         assert rows[2]["state"] == "END" and "txt" in rows[2]["error_message"]
     messages = [r.getMessage() for r in caplog.records]
     assert any("version 1: replayed 3 warm-up requests" in m for m in messages)
+
+
+def test_bad_config_edit_keeps_the_previous_config(saved_models, tmp_path, caplog):  # noqa: F811
+    add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
+    config = write_models_config(tmp_path, labels=None)
+    manager = ModelManager(model_config_file=config, poll_interval=0, warmup=False)
+    manager.start()
+    assert manager.loaded() == {"tiny_translator": [1]}
+    config.write_text("model_config_list { config { name: ")  # truncated by a bad editor
+    manager.poll()
+    assert manager.get("tiny_translator").version == 1
+    assert any("cannot reload model config" in r.getMessage() for r in caplog.records)
+    manager.stop()
