@@ -92,6 +92,7 @@ def test_translate_answer_and_output_filter(client):
     assert client.translate("tiny_translator", []) == []
     out = client.predict("tiny_translator", {"text": ["x y"]}, output_filter=["attention"])
     assert set(out) == {"attention"}
+    assert client.summarize("tiny_translator", "a b") == ["v1: b a"]  # first string output
     answers = client.answer("tiny_qa", ["who rides?", "what?"], ["a man rides a bike", "a cat"])
     assert len(answers) == 2
     assert answers[0] in ("a", "man", "rides", "bike")

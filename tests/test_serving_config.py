@@ -138,6 +138,28 @@ def test_docker_compose_file():
         assert topic in readme
 
 
+def test_package_exports_and_cli_flags(tmp_path):
+    import argparse
+
+    import serving
+    from serving import server as server_module
+
+    assert serving.Client.__name__ == "Client"
+    assert serving.start_server is server_module.start_server
+    assert serving.serve is server_module.serve
+    assert serving.cli_args is server_module.add_server_arguments
+    assert serving.write_models_config is write_models_config
+    parser = serving.cli_args(argparse.ArgumentParser())
+    args = parser.parse_args([str(tmp_path), "--port=9000", "--enable_batching",
+                              "--max_string_bytes", "100", "--xla_cpu_compilation_enabled=true",
+                              "--enable_model_warmup=false"])
+    kwargs = serving.server_kwargs(args)
+    assert kwargs["model_root"] == str(tmp_path) and kwargs["port"] == 9000
+    assert kwargs["host"] == "127.0.0.1"
+    assert kwargs["enable_batching"] and kwargs["limits"].max_string_bytes == 100
+    assert kwargs["enable_model_warmup"] is False
+
+
 def _read_until(stream, marker: str, timeout: float, sink: list) -> str | None:
     """Reads lines from ``stream`` in a thread until one contains ``marker``."""
     found = []
