@@ -299,7 +299,6 @@ class ModelManager:
         self._config_mtime: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._listeners: list[Callable[[], None]] = []
         self._started = False  # after the first poll, new versions must look stable
         if model_base_path is not None:
             name = model_name or "default"
@@ -363,9 +362,6 @@ class ModelManager:
             self._poll_locked(immediate=True)
 
     # -- polling
-    def add_listener(self, callback: Callable[[], None]) -> None:
-        self._listeners.append(callback)
-
     def poll(self) -> None:
         """One pass over the repository: load new versions, unload retired ones."""
         with self._poll_lock:
@@ -388,8 +384,6 @@ class ModelManager:
             except Exception:  # never let one model stop the polling of the others
                 log.exception("error while polling model '%s'", model.spec.name)
         self._started = True
-        for callback in self._listeners:
-            callback()
 
     def _poll_model(self, model: _Model, immediate: bool) -> None:
         spec = model.spec
