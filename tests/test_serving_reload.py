@@ -217,7 +217,10 @@ def test_batching_parameters_file(saved_models, tmp_path):  # noqa: F811
 
 
 class _SlowServable(Servable):
+    running = threading.Event()
+
     def run(self, *args, **kwargs):
+        _SlowServable.running.set()
         time.sleep(1.0)
         return super().run(*args, **kwargs)
 
@@ -230,7 +233,7 @@ def test_graceful_stop_finishes_in_flight_requests(saved_models, tmp_path):  # n
     request = threading.Thread(
         target=lambda: results.append(client.translate("tiny_translator", ["a b"])))
     request.start()
-    time.sleep(0.3)  # the request is running
+    assert _SlowServable.running.wait(30)  # the request is running on the server
     server.stop(grace=5)
     request.join()
     assert results == [["v1: b a"]]
