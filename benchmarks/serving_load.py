@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", default="text", help="string input of serving_default")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--timeout", type=float, default=30.0, help="per-request deadline")
     parser.add_argument("--batching_parameters_file",
                         default=str(REPO_ROOT / "serving" / "tf_serving" /
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "serving_load.json"))
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory(prefix="serving_load_") as tmp:
         workdir = Path(tmp)
@@ -199,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
                  "python": platform.python_version()},
         "note": "clients and server share the host's cores",
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "results": results,
     }
