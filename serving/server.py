@@ -446,7 +446,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="text-format ModelServerConfig (models.config)")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
                         help="seconds between repository polls (0: load once)")
-    parser.add_argument("--enable_batching", action="store_true")
+    parser.add_argument("--enable_batching", type=_flag_bool, nargs="?", const=True,
+                        default=False, help="batch concurrent requests (or =true/=false)")
     parser.add_argument("--batching_parameters_file", default=None)
     parser.add_argument("--grpc_max_threads", type=int, default=16)
     parser.add_argument("--max_message_size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE,

@@ -158,6 +158,9 @@ def test_package_exports_and_cli_flags(tmp_path):
     assert kwargs["host"] == "127.0.0.1"
     assert kwargs["enable_batching"] and kwargs["limits"].max_string_bytes == 100
     assert kwargs["enable_model_warmup"] is False
+    args = parser.parse_args(["--model_config_file", "m.config", "--enable_batching=false"])
+    assert serving.server_kwargs(args)["enable_batching"] is False
+    assert serving.server_kwargs(args)["model_root"] is None
 
 
 def _read_until(stream, marker: str, timeout: float, sink: list) -> str | None:
