@@ -1,0 +1,133 @@
+"""`zoo`: the command line of Attention Zoo.
+
+    zoo list
+    zoo train configs/luong_translator.yaml --set epochs=2 --set attention=cosine
+    zoo export luong_translator --model-dir export/
+    zoo serve export/ --port 8500
+    zoo predict --server localhost:8500 --model luong_translator "Ein Mann fährt Fahrrad."
+    zoo demo
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+
+def _cmd_list(args):
+    import zoo
+
+    print("models:     " + ", ".join(zoo.list_models()))
+    print("attentions: " + ", ".join(zoo.attention.names()))
+    return 0
+
+
+def _cmd_train(args):
+    from zoo.config import parse_assignment
+    from zoo.training import train
+
+    overrides = dict(parse_assignment(item) for item in args.set)
+    result = train(args.config, overrides, output_dir=args.output_dir,
+                   verbose=1 if sys.stdout.isatty() else 2)
+    print(f"run {result.run_id}: " + ", ".join(
+        f"{key} {value:.4g}" for key, value in result.metrics.items()))
+    return 0
+
+
+def _cmd_export(args):
+    from export import export_model, load_for_export
+
+    model, source = load_for_export(args.source)
+    path = export_model(model, args.model_dir, name=args.name, jit_compile=not args.no_xla,
+                        source=source)
+    print(f"exported {path}")
+    return 0
+
+
+def _cmd_serve(args):
+    import logging
+
+    import serving
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    serving.serve(**serving.server_kwargs(args))
+    return 0
+
+
+def _cmd_predict(args):
+    import serving
+
+    client = serving.Client(args.server, timeout=args.timeout)
+    for source, translation in zip(args.texts, client.translate(args.model, args.texts,
+                                                                 version=args.version)):
+        print(f"{source}\t{translation}")
+    return 0
+
+
+def _cmd_demo(args):
+    from zoo.demo import run_demo
+
+    return run_demo(minutes=args.minutes, port=args.port)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="registered models and attention layers").set_defaults(
+        func=_cmd_list)
+
+    train = commands.add_parser("train", help="train a model, tracked in MLflow")
+    train.add_argument("config", help="configs/<model>.yaml or a registered model name")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key (repeatable)")
+    train.add_argument("--output-dir", default="runs", help="checkpoints and trained models")
+    train.set_defaults(func=_cmd_train)
+
+    export = commands.add_parser("export", help="export a SavedModel into a TF Serving repo")
+    export.add_argument("source", help="model name (its newest run), run id, runs:/ or "
+                                       "models:/ URI, .keras file or run directory")
+    export.add_argument("--model-dir", default="export", help="model repository root")
+    export.add_argument("--name", default=None, help="served model name (default: the model's)")
+    export.add_argument("--no-xla", action="store_true", help="export without jit_compile")
+    export.set_defaults(func=_cmd_export)
+
+    import serving
+
+    serve = serving.add_server_arguments(
+        commands.add_parser("serve", help="serve a model repository over TF Serving's gRPC API"))
+    serve.set_defaults(func=_cmd_serve)
+
+    predict = commands.add_parser("predict", help="translate texts through a gRPC server")
+    predict.add_argument("texts", nargs="+")
+    predict.add_argument("--server", default="localhost:8500")
+    predict.add_argument("--model", default="luong_translator")
+    predict.add_argument("--version", type=int, default=None)
+    predict.add_argument("--timeout", type=float, default=30.0)
+    predict.set_defaults(func=_cmd_predict)
+
+    demo = commands.add_parser("demo", help="train, export, serve and translate over gRPC")
+    demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
+    demo.add_argument("--port", type=int, default=0, help="gRPC port (0: a free one)")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        from zoo.config import ConfigError
+        from zoo.data import DataDirError, DataError
+
+        if isinstance(error, (ConfigError, DataError, DataDirError)) or args.command in (
+                "export", "predict"):
+            print(f"zoo {args.command}: error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
