@@ -1,7 +1,35 @@
 """The calling convention every attention layer of the zoo follows."""
 
+import contextlib
+
 import keras
 from keras import ops
+
+try:  # Keras keeps its mask accessors private; fall back to the attribute they use.
+    from keras.src.backend import get_keras_mask, set_keras_mask
+except ImportError:  # pragma: no cover
+    def get_keras_mask(x):
+        return getattr(x, "_keras_mask", None)
+
+    def set_keras_mask(x, mask):
+        x._keras_mask = mask
+
+
+@contextlib.contextmanager
+def detached_masks(*tensors):
+    """Remove the Keras masks of `tensors` for the duration of the block, then put them back
+    (the caller's tensors are left as they were)."""
+    detached = []
+    for tensor in tensors:
+        tensor_mask = None if tensor is None else get_keras_mask(tensor)
+        if tensor_mask is not None:
+            detached.append((tensor, tensor_mask))
+            set_keras_mask(tensor, None)
+    try:
+        yield
+    finally:
+        for tensor, tensor_mask in detached:
+            set_keras_mask(tensor, tensor_mask)
 
 
 class BaseAttention(keras.layers.Layer):
@@ -15,31 +43,124 @@ class BaseAttention(keras.layers.Layer):
     `mask` is a boolean `[batch, S]`, True on real (non-padding) positions.
 
     Returns `(context, weights)`; layers with `uses_state = True` (those that need the previous
-    alignment) return `(context, weights, next_state)` and take the previous one through `state`
-    (start from `get_initial_state(values, mask)`). `context` is `[batch, value_dim]` or
-    `[batch, T, value_dim]`; `weights` is `[batch, S]` or `[batch, T, S]`.
+    alignment or the decoder step) return `(context, weights, next_state)` and take the
+    previous one through `state` (start from `get_initial_state(values, mask)`; `state=None`
+    means "first step"). `context` is `[batch, value_dim]` or `[batch, T, value_dim]`;
+    `weights` is `[batch, S]` or `[batch, T, S]`. A rank-3 query given to a stateful layer is
+    stepped through its T positions in order (a scan), so row `t` equals the `t`-th single
+    step, and `next_state` is the state after the last one.
 
     Masked positions get exactly zero weight; a fully masked row gives zero weights and a zero
-    context, never NaN.
+    context, never NaN. When `mask` is None the Keras mask attached to `values` (e.g. by an
+    `Embedding(mask_zero=True)` upstream) is used; the Keras mask of a rank-3 query is passed on
+    to `context`.
 
     Decoder loops call `project_keys(keys)` once, outside the loop, and pass the result as
     `projected_keys=` at every step, so query-independent work (e.g. Bahdanau's `W_2 h_s`)
-    is not repeated per step.
+    is not repeated per step. `project_keys` works on an unbuilt layer (it creates just the key
+    side's weights). The result is opaque: only pass it back to the same layer.
+
+    Subclasses implement `call` and, as needed, the hooks `build_keys(keys_shape)` (weights
+    used by `compute_projected_keys`), `compute_projected_keys(keys)` and
+    `build_attention(query_shape, keys_shape, values_shape)` (every other weight).
     """
 
     uses_state = False
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The padding mask is consumed (not passed through), so Keras must not warn that it is
+        # destroyed; see `compute_mask` for what the outputs carry.
+        self.supports_masking = True
+        self._keys_shape = None
+
+    # ----------------------------------------------------------------------------- building
+
+    def build(self, query_shape, values_shape=None, keys_shape=None):
+        keys_shape = keys_shape or self._keys_shape or values_shape
+        self._maybe_build_keys(keys_shape)
+        self.build_attention(tuple(query_shape), tuple(keys_shape), tuple(values_shape))
+
+    def build_keys(self, keys_shape):
+        """Create the weights `compute_projected_keys` needs (hook, default none)."""
+
+    def build_attention(self, query_shape, keys_shape, values_shape):
+        """Create every other weight (hook, default none)."""
+
+    def _maybe_build_keys(self, keys_shape):
+        if self._keys_shape is None:
+            self._keys_shape = tuple(keys_shape)
+            self.build_keys(self._keys_shape)
+
+    def get_build_config(self):
+        config = super().get_build_config()
+        # A layer driven with `projected_keys=` only never sees `keys` in `call`; remember the
+        # key shape `project_keys` was built with so loading rebuilds the same weights.
+        if config and "shapes_dict" in config and self._keys_shape is not None:
+            config["shapes_dict"]["keys_shape"] = tuple(self._keys_shape)
+        return config
+
+    # ------------------------------------------------------------------------------ keys
+
     def project_keys(self, keys):
-        """Query-independent transform of the keys (identity unless the score needs one)."""
+        """Query-independent transform of the keys, done once outside a decoder loop."""
+        self._maybe_build_keys(tuple(keys.shape))
+        with detached_masks(keys):
+            return self.compute_projected_keys(keys)
+
+    def compute_projected_keys(self, keys):
+        """The transform `project_keys` applies (hook, default identity)."""
         return keys
 
+    def resolve_keys(self, values, keys=None, projected_keys=None):
+        """`projected_keys` if given, else `project_keys(keys if given else values)`."""
+        if projected_keys is not None:
+            return projected_keys
+        return self.project_keys(values if keys is None else keys)
+
+    # ------------------------------------------------------------------------------ state
+
     def get_initial_state(self, values, mask=None):
-        """Alignment state before the first step (stateful layers override)."""
+        """Alignment state before the first step: None for stateless layers, which ignore
+        `state` (stateful layers override)."""
+
+    # ------------------------------------------------------------------------------ masks
+
+    def __call__(self, query, values, *args, **kwargs):
+        # `call(query, values, keys, mask, ...)`: `keys` is `args[0]`, `mask` `args[1]`.
+        keys = args[0] if args else kwargs.get("keys")
+        if len(args) < 2 and kwargs.get("mask") is None:
+            source_mask = get_keras_mask(values if keys is None else keys)
+            if source_mask is not None:
+                kwargs["mask"] = source_mask
+        # The masks are consumed here: detach them while the sublayers (Dense, EinsumDense,
+        # Conv1D) see the inputs, so none of them warns that it drops a mask.
+        with detached_masks(query, values, keys):
+            outputs = super().__call__(query, values, *args, **kwargs)
+        # The target-side mask of a rank-3 query describes the rows of `context`.
+        query_mask = get_keras_mask(query)
+        if query_mask is not None and len(query.shape) == 3:
+            set_keras_mask(outputs[0], query_mask)
+        return outputs
+
+    def compute_mask(self, inputs, previous_mask=None):
+        # The source padding mask is consumed, not propagated; `__call__` puts the query's
+        # mask on `context` itself.
         return None
 
     def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
              training=None):
         raise NotImplementedError
+
+
+def clone_initializer(initializer):
+    """A fresh copy of a Keras initializer.
+
+    Keras 3 random initializers without a seed are stateless: one instance used for two
+    weights of the same shape gives them the same values. Every weight gets its own copy.
+    """
+    initializer = keras.initializers.get(initializer)
+    return initializer.__class__.from_config(initializer.get_config())
 
 
 def masked_softmax(scores, mask):
@@ -51,7 +172,8 @@ def masked_softmax(scores, mask):
     dtype = scores.dtype
     scores = ops.cast(scores, "float32")
     if mask is None:
-        return ops.cast(ops.softmax(scores, axis=-1), dtype)
+        exp = ops.exp(scores - ops.max(scores, axis=-1, keepdims=True))
+        return ops.cast(exp / ops.sum(exp, axis=-1, keepdims=True), dtype)
     mask = ops.broadcast_to(ops.cast(mask, "bool"), ops.shape(scores))
     scores = ops.where(mask, scores, ops.full_like(scores, -1e9))
     scores = scores - ops.max(scores, axis=-1, keepdims=True)
@@ -68,7 +190,7 @@ def expand_query(query):
     return query, False
 
 
-def expand_mask(mask, query3d):
+def expand_mask(mask, query3d=None):
     """`[batch, S]` mask → `[batch, 1, S]`, broadcastable to `[batch, T, S]` scores."""
     if mask is None:
         return None
@@ -78,3 +200,40 @@ def expand_mask(mask, query3d):
 def weighted_context(weights, values):
     """`weights [batch, T, S] @ values [batch, S, dim]` → `[batch, T, dim]`."""
     return ops.matmul(ops.cast(weights, values.dtype), values)
+
+
+def squeeze_outputs(squeeze, context, weights, *rest):
+    """Drop the T axis added by `expand_query` from `context` and `weights`."""
+    if squeeze:
+        context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
+    return (context, weights) + tuple(rest)
+
+
+def valid_lengths(values, mask=None):
+    """Number of real positions per row, float32 `[batch]`."""
+    if mask is None:
+        return ops.cast(ops.full((ops.shape(values)[0],), ops.shape(values)[1]), "float32")
+    return ops.sum(ops.cast(mask, "float32"), axis=-1)
+
+
+def scan_steps(step, query3d, values, state):
+    """Run `step(query_t [B, Dq], state) -> (context_t, weights_t, next_state)` over T.
+
+    Returns `(context [B, T, Dv], weights [B, T, S], final_state)`. Used by stateful layers
+    for rank-3 queries; works under `jit_compile` (a `while_loop` over T underneath).
+    """
+    # `ops.scan` on TensorFlow needs the per-step outputs to mirror the carry, so the carry
+    # holds the last context and weights too.
+    context0 = ops.zeros_like(values[:, 0, :])
+    weights0 = ops.zeros_like(values[:, :, 0])
+
+    def body(carry, query_t):
+        context_t, weights_t, next_state = step(query_t, carry[0])
+        carry = (next_state, ops.cast(context_t, context0.dtype),
+                 ops.cast(weights_t, weights0.dtype))
+        return carry, carry
+
+    (final_state, _, _), (_, contexts, weights) = ops.scan(
+        body, (state, context0, weights0), ops.transpose(query3d, (1, 0, 2))
+    )
+    return ops.transpose(contexts, (1, 0, 2)), ops.transpose(weights, (1, 0, 2)), final_state

@@ -8,6 +8,7 @@ from zoo.attention.base_attention import (
     expand_mask,
     expand_query,
     masked_softmax,
+    squeeze_outputs,
     weighted_context,
 )
 from zoo.attention.registry import register
@@ -34,7 +35,9 @@ class LuongGeneralAttention(BaseAttention):
         mask: optional boolean `[batch, S]`, True on real positions.
 
     Returns:
-        `(context, weights)`.
+        `(context, weights)`: `[batch, value_dim]` and `[batch, S]` for a rank-2 query,
+        `[batch, T, value_dim]` and `[batch, T, S]` for a rank-3 one. Weights over the real
+        positions sum to 1.
 
     Example:
     >>> layer = LuongGeneralAttention()
@@ -46,10 +49,10 @@ class LuongGeneralAttention(BaseAttention):
         self.scale = scale
         self.use_bias = use_bias
 
-    def build(self, query_shape, values_shape=None, keys_shape=None, *args, **kwargs):
-        key_dim = (keys_shape or values_shape)[-1]
+    def build_attention(self, query_shape, keys_shape, values_shape):
         self.query_projection = keras.layers.Dense(
-            key_dim, use_bias=self.use_bias, name="query_projection"
+            keys_shape[-1], use_bias=self.use_bias, name="query_projection",
+            dtype=self.dtype_policy,
         )
         self.query_projection.build(query_shape)
         if self.scale:
@@ -57,17 +60,16 @@ class LuongGeneralAttention(BaseAttention):
 
     def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
              training=None):
-        keys = projected_keys if projected_keys is not None else (
-            values if keys is None else keys)
-        query3d, squeeze = expand_query(query)
-        scores = ops.matmul(self.query_projection(query3d), ops.transpose(keys, (0, 2, 1)))
+        keys = self.resolve_keys(values, keys, projected_keys)
+        # Project before adding the T axis: a rank-2 Dense is a plain matmul, whose gradient
+        # XLA compiles inside decoder while-loops (the rank-3 tensordot's is not).
+        projected, squeeze = expand_query(self.query_projection(query))
+        scores = ops.matmul(projected, ops.transpose(keys, (0, 2, 1)))
         if self.scale:
             scores = scores * ops.cast(self.score_scale, scores.dtype)
-        weights = masked_softmax(scores, expand_mask(mask, query3d))
+        weights = masked_softmax(scores, expand_mask(mask))
         context = weighted_context(weights, values)
-        if squeeze:
-            return ops.squeeze(context, 1), ops.squeeze(weights, 1)
-        return context, weights
+        return squeeze_outputs(squeeze, context, weights)
 
     def get_config(self):
         config = super().get_config()
