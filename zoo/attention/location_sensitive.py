@@ -1,0 +1,153 @@
+"""Location-sensitive attention (Chorowski et al. 2015)."""
+
+import keras
+from keras import ops
+
+from zoo.attention.base_attention import (
+    BaseAttention,
+    clone_initializer,
+    expand_query,
+    masked_softmax,
+    scan_steps,
+    squeeze_outputs,
+)
+from zoo.attention.registry import register
+
+
+@register("location_sensitive")
+@keras.saving.register_keras_serializable(package="zoo")
+class LocationSensitiveAttention(BaseAttention):
+    """Chorowski et al. 2015 location-sensitive attention:
+    `e_{i,j} = wᵀ tanh(W s_i + V h_j + U f_{i,j} + b)`, `f_i = F * [α_{i-1}, Σ_{k<i} α_k]`.
+
+    The location features `f` are a 1-D convolution `F` (`filters` × `kernel_size`, "same"
+    padding) over two channels: the previous alignment (Chorowski) and the cumulative one
+    (Tacotron 2, Shen et al. 2018), projected by `U`. This lets the layer know where it
+    attended before and move forward, which content-only scores cannot.
+
+    Weights are `softmax(e)` (sum to 1 over real positions) or, with `smoothing=True`,
+    Chorowski's smoothed `sigmoid(e_j) / Σ_k sigmoid(e_k)` (also sums to 1).
+
+    The state is float32 `[batch, S, 2]`: previous and cumulative alignment, zeros at the
+    first step (`get_initial_state`). A rank-3 query is stepped through its T positions.
+
+    Args:
+        units: int or None. Size of `W s`, `V h`, `U f` and `w`; None = the key dim.
+        filters: int. Number of location filters.
+        kernel_size: int. Width of the location filters (odd keeps them centred).
+        smoothing: bool. Chorowski's sigmoid normalisation instead of softmax.
+        kernel_initializer: initializer of the projections and the filters.
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
+        values: `[batch, S, value_dim]`.
+        keys: optional `[batch, S, key_dim]`, defaults to `values`.
+        mask: optional boolean `[batch, S]`, True on real positions.
+        state: optional float32 `[batch, S, 2]` from the previous step; None = first step.
+        projected_keys: optional result of `project_keys(keys)` (= `V h`).
+
+    Returns:
+        `(context, weights, next_state)`.
+
+    Example:
+    >>> layer = LocationSensitiveAttention(units=16, filters=4, kernel_size=3)
+    >>> memory = np.ones((2, 5, 8))
+    >>> state = layer.get_initial_state(memory)
+    >>> context, weights, state = layer(np.ones((2, 8)), memory, state=state)
+    """
+
+    uses_state = True
+
+    def __init__(self, units=None, filters=32, kernel_size=31, smoothing=False,
+                 kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.smoothing = smoothing
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def _units(self, keys_shape):
+        return self.units or keys_shape[-1]
+
+    def _dense(self, units, name):
+        return keras.layers.Dense(
+            units, use_bias=False, name=name, dtype=self.dtype_policy,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+        )
+
+    def build_keys(self, keys_shape):
+        self.key_projection = self._dense(self._units(keys_shape), "key_projection")
+        self.key_projection.build(keys_shape)
+
+    def compute_projected_keys(self, keys):
+        return self.key_projection(keys)
+
+    def build_attention(self, query_shape, keys_shape, values_shape):
+        units = self._units(keys_shape)
+        self.query_projection = self._dense(units, "query_projection")
+        self.query_projection.build(query_shape)
+        self.location_conv = keras.layers.Conv1D(
+            self.filters, self.kernel_size, padding="same", use_bias=False,
+            name="location_conv", dtype=self.dtype_policy,
+            kernel_initializer=clone_initializer(self.kernel_initializer),
+        )
+        self.location_conv.build((values_shape[0], values_shape[1], 2))
+        self.location_projection = self._dense(units, "location_projection")
+        self.location_projection.build((values_shape[0], values_shape[1], self.filters))
+        self.score_vector = self.add_weight(
+            name="score_vector", shape=(units,),
+            initializer=clone_initializer(self.kernel_initializer),
+        )
+        self.score_bias = self.add_weight(name="score_bias", shape=(units,),
+                                          initializer="zeros")
+
+    def get_initial_state(self, values, mask=None):
+        return ops.zeros((ops.shape(values)[0], ops.shape(values)[1], 2), dtype="float32")
+
+    def _step(self, processed_query, keys, values, mask, state):
+        """One decoder step; `processed_query` is `W s_i`, `[B, U]`."""
+        location = self.location_projection(
+            self.location_conv(ops.cast(state, self.compute_dtype)))  # [B, S, U]
+        hidden = (processed_query[:, None, :] + keys + location
+                  + ops.cast(self.score_bias, keys.dtype))
+        energy = ops.sum(ops.tanh(hidden) * ops.cast(self.score_vector, hidden.dtype), axis=-1)
+        energy = ops.cast(energy, "float32")
+        if self.smoothing:
+            gate = ops.sigmoid(energy)
+            if mask is not None:
+                gate = ops.where(ops.cast(mask, "bool"), gate, ops.zeros_like(gate))
+            weights = gate / ops.maximum(ops.sum(gate, axis=-1, keepdims=True), 1e-9)
+        else:
+            weights = masked_softmax(energy, mask)  # [B, S] float32
+        context = ops.matmul(ops.cast(weights, values.dtype)[:, None, :], values)[:, 0, :]
+        next_state = ops.stack([weights, state[..., 1] + weights], axis=-1)
+        return context, ops.cast(weights, values.dtype), next_state
+
+    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
+             training=None):
+        keys = self.resolve_keys(values, keys, projected_keys)  # V h: [B, S, U]
+        if state is None:
+            state = self.get_initial_state(values, mask)
+        state = ops.cast(state, "float32")
+        query3d, squeeze = expand_query(query)
+        processed = self.query_projection(query3d)  # [B, T, U]
+        if squeeze:
+            context, weights, next_state = self._step(processed[:, 0], keys, values, mask,
+                                                      state)
+            return context, weights, next_state
+        context, weights, next_state = scan_steps(
+            lambda q_t, s: self._step(q_t, keys, values, mask, s), processed, values, state)
+        return squeeze_outputs(False, context, weights, next_state)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "smoothing": self.smoothing,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        })
+        return config
