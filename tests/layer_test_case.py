@@ -1,0 +1,408 @@
+"""Shared checks every attention layer of the zoo must pass.
+
+In the spirit of keras-hub's `TestCase.run_layer_test`: `run_layer_test(cls, init_kwargs)`
+builds the layer on tiny random inputs and runs every generic check — shapes for rank-2 and
+rank-3 queries, padding masks, `project_keys`, config round trip, `.keras` save/load,
+`jit_compile` vs eager and a decoder-style `tf.while_loop` under `jit_compile`, gradients,
+`mixed_float16`, Keras-mask handling. Each check is also usable on its own.
+
+Inputs use variable-length rows and one fully masked row; padded positions hold random
+numbers (not zeros) so any leak through the mask shows.
+"""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.backend import get_keras_mask
+
+BATCH = 4
+SRC_LEN = 6
+TGT_LEN = 3
+DIM = 8
+LENGTHS = (6, 4, 1, 0)  # last row fully masked
+
+
+# ------------------------------------------------------------------------------------ inputs
+
+
+def padding_mask(lengths, src_len=SRC_LEN):
+    return np.arange(src_len)[None, :] < np.asarray(lengths)[:, None]
+
+
+def make_inputs(seed=0, batch=BATCH, src_len=SRC_LEN, tgt_len=TGT_LEN, dim=DIM,
+                lengths=LENGTHS):
+    """Random float32 `query2 [B, D]`, `query3 [B, T, D]`, `values [B, S, D]`, bool `mask`."""
+    rng = np.random.default_rng(seed)
+    return {
+        "query2": rng.normal(size=(batch, dim)).astype("float32"),
+        "query3": rng.normal(size=(batch, tgt_len, dim)).astype("float32"),
+        "values": rng.normal(size=(batch, src_len, dim)).astype("float32"),
+        "mask": padding_mask(lengths, src_len),
+    }
+
+
+# --------------------------------------------------------------------------------- calling
+
+
+def call_layer(layer, query, values, mask=None, state=None, training=False, **kwargs):
+    """Call with the zoo convention; always returns `(context, weights, next_state|None)`."""
+    if layer.uses_state:
+        return tuple(layer(query, values, mask=mask, state=state, training=training, **kwargs))
+    context, weights = layer(query, values, mask=mask, training=training, **kwargs)
+    return context, weights, None
+
+
+def step_loop(layer, queries, values, mask, training=False):
+    """Decoder-style loop, as the translator runs it: `project_keys` once, then one rank-2
+    query per `tf.while_loop` iteration, carrying `state`. Returns stacked
+    `(contexts [B, T, Dv], weights [B, T, S], final_state|None)`."""
+    projected = layer.project_keys(values)
+    t_len = queries.shape[1]
+    state = layer.get_initial_state(values, mask) if layer.uses_state else tf.zeros(())
+    contexts = tf.TensorArray(layer.compute_dtype, size=t_len)
+    weights = tf.TensorArray(layer.compute_dtype, size=t_len)
+
+    def body(t, state, contexts, weights):
+        query_t = tf.gather(queries, t, axis=1)
+        if layer.uses_state:
+            context, weight, state = layer(query=query_t, values=values, mask=mask, state=state,
+                                           projected_keys=projected, training=training)
+        else:
+            context, weight = layer(query=query_t, values=values, mask=mask,
+                                    projected_keys=projected, training=training)
+        return (t + 1, state, contexts.write(t, tf.cast(context, layer.compute_dtype)),
+                weights.write(t, tf.cast(weight, layer.compute_dtype)))
+
+    _, state, contexts, weights = tf.while_loop(
+        lambda t, *_: t < t_len, body, (tf.constant(0), state, contexts, weights))
+    contexts = tf.transpose(contexts.stack(), (1, 0, 2))
+    weights = weights.stack()  # [T, B, S], or [T, B, heads, S] for per-head weights
+    weights = tf.transpose(weights, (1, 0, 2) if weights.shape.rank == 3 else (1, 2, 0, 3))
+    return contexts, weights, (state if layer.uses_state else None)
+
+
+def build_layer(cls, init_kwargs, inputs, query_key="query3"):
+    layer = cls(**init_kwargs)
+    call_layer(layer, inputs[query_key], inputs["values"], inputs["mask"])
+    return layer
+
+
+def to_numpy(outputs):
+    return tuple(None if o is None else keras.ops.convert_to_numpy(o) for o in outputs)
+
+
+def assert_outputs_close(actual, expected, atol=1e-5, rtol=1e-5, what=""):
+    for i, (a, e) in enumerate(zip(to_numpy(actual), to_numpy(expected))):
+        if a is None and e is None:
+            continue
+        np.testing.assert_allclose(a.astype("float32"), e.astype("float32"), atol=atol,
+                                   rtol=rtol, err_msg=f"{what}: output {i} differs")
+
+
+def snapshot_rng(layer):
+    """Values of the non-trainable variables (seed-generator states), to replay noise."""
+    return [v.numpy() for v in layer.non_trainable_variables]
+
+
+def restore_rng(layer, snapshot):
+    for variable, value in zip(layer.non_trainable_variables, snapshot):
+        variable.assign(value)
+
+
+# ---------------------------------------------------------------------------------- checks
+
+
+def check_shapes(layer, inputs):
+    values = inputs["values"]
+    batch, src_len, _ = values.shape
+    heads = getattr(layer, "num_heads", None) if getattr(layer, "return_all_heads",
+                                                         False) else None
+    for key, lead in (("query2", ()), ("query3", (inputs["query3"].shape[1],))):
+        context, weights, state = call_layer(layer, inputs[key], values, inputs["mask"])
+        assert context.shape[0] == batch and tuple(context.shape[1:-1]) == lead, (
+            f"{key}: context shape {context.shape}")
+        expected = (batch,) + ((heads,) if heads else ()) + lead + (src_len,)
+        assert tuple(weights.shape) == expected, f"{key}: weights {weights.shape} != {expected}"
+        assert (state is not None) == layer.uses_state
+        if layer.uses_state:
+            initial = layer.get_initial_state(values, inputs["mask"])
+            assert tuple(state.shape) == tuple(initial.shape), "next_state shape != initial"
+            assert state.dtype == initial.dtype, "next_state dtype != initial"
+
+
+def _head_mean(weights, layer):
+    if getattr(layer, "return_all_heads", False):
+        return weights.mean(axis=1)
+    return weights
+
+
+def check_masking(layer, inputs, weights_sum="one", training=False):
+    """Masked positions exactly 0; real positions sum to 1 (or at most 1); a fully masked row
+    gives zero weights and context; no NaN."""
+    mask = inputs["mask"]
+    for key in ("query2", "query3"):
+        context, weights, _ = to_numpy(call_layer(layer, inputs[key], inputs["values"], mask,
+                                                  training=training))
+        assert np.all(np.isfinite(context)) and np.all(np.isfinite(weights)), f"{key}: NaN/inf"
+        weights = _head_mean(weights.astype("float32"), layer)
+        row_mask = mask if key == "query2" else mask[:, None, :]
+        row_mask = np.broadcast_to(row_mask, weights.shape)
+        assert np.all(weights[~row_mask] == 0.0), f"{key}: weight on a masked position"
+        assert np.all(weights >= 0.0), f"{key}: negative weight"
+        sums = weights.sum(-1)
+        real_rows = mask.any(-1)
+        if weights_sum == "one":
+            np.testing.assert_allclose(sums[real_rows], 1.0, atol=1e-5,
+                                       err_msg=f"{key}: weights do not sum to 1")
+        else:
+            assert np.all(sums <= 1.0 + 1e-5), f"{key}: weights sum above 1"
+        empty = ~real_rows
+        assert np.all(weights[empty] == 0.0), f"{key}: fully masked row has weights"
+        assert np.all(context[empty] == 0.0), f"{key}: fully masked row has a context"
+
+
+def check_padding_invariance(layer, inputs, training=False):
+    """Each row equals the same row run alone, cut to its real length, without a mask."""
+    mask = inputs["mask"]
+    context, weights, _ = to_numpy(call_layer(layer, inputs["query3"], inputs["values"], mask,
+                                              training=training))
+    for b, length in enumerate(mask.sum(-1)):
+        if length == 0:
+            continue
+        alone = to_numpy(call_layer(layer, inputs["query3"][b:b + 1],
+                                    inputs["values"][b:b + 1, :length], None,
+                                    training=training))
+        np.testing.assert_allclose(context[b], alone[0][0], atol=1e-5,
+                                   err_msg=f"row {b}: context depends on padding")
+        np.testing.assert_allclose(weights[b, ..., :length], alone[1][0], atol=1e-5,
+                                   err_msg=f"row {b}: weights depend on padding")
+
+
+def check_projected_keys(cls, init_kwargs, inputs):
+    """`project_keys` works on an unbuilt layer (the translator calls it first) and
+    `projected_keys=` gives the same result as letting the layer project."""
+    layer = cls(**init_kwargs)
+    projected = layer.project_keys(inputs["values"])
+    for key in ("query2", "query3"):
+        rng = snapshot_rng(layer)
+        with_pk = call_layer(layer, inputs[key], inputs["values"], inputs["mask"],
+                             projected_keys=projected)
+        restore_rng(layer, rng)
+        without = call_layer(layer, inputs[key], inputs["values"], inputs["mask"])
+        assert_outputs_close(with_pk, without, what=f"{key} projected_keys")
+    # An explicit `keys=` is what `project_keys` transforms.
+    rng = snapshot_rng(layer)
+    without = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"],
+                         keys=inputs["values"])
+    restore_rng(layer, rng)
+    with_pk = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"],
+                         projected_keys=projected)
+    assert_outputs_close(with_pk, without, what="keys=")
+
+
+def _check_random_outputs(actual, expected, layer, mask, weights_sum):
+    """For noisy modes: same shapes as the reference run, finite, masks hold."""
+    actual, expected = to_numpy(actual), to_numpy(expected)
+    for a, e in zip(actual, expected):
+        if a is None:
+            continue
+        assert a.shape == e.shape and np.all(np.isfinite(a.astype("float32")))
+    weights = _head_mean(actual[1].astype("float32"), layer)
+    row_mask = np.broadcast_to(mask if weights.ndim == 2 else mask[:, None, :], weights.shape)
+    assert np.all(weights[~row_mask] == 0.0)
+    sums = weights.sum(-1)[mask.any(-1)]
+    assert np.all(sums <= 1.0 + 1e-5)
+    if weights_sum == "one":
+        np.testing.assert_allclose(sums, 1.0, atol=1e-5)
+
+
+def check_compiled(layer, inputs, training=False, exact=True, steps_match_sequence=True,
+                   weights_sum="one"):
+    """Under `tf.function(jit_compile=True)`:
+
+    * a rank-2 and a rank-3 call give the eager results;
+    * a decoder loop of rank-2 steps in a `tf.while_loop` (`step_loop`, the translator's
+      pattern) gives the rows of the rank-3 call and the same final state.
+
+    One compiled function does all three (compiling dominates the cost of these tests). With
+    `exact=False` (noise: XLA's random streams differ from eager ones) everything must still
+    compile, run and respect the mask; `steps_match_sequence=False` does the same for the loop
+    only (layers whose rows legitimately differ from steps, e.g. a causal mask).
+    """
+    values, mask = inputs["values"], inputs["mask"]
+
+    def calls(query2, query3, values, mask):
+        return (call_layer(layer, query2, values, mask, training=training),
+                call_layer(layer, query3, values, mask, training=training))
+
+    def compiled_fn(query2, query3, values, mask):
+        return calls(query2, query3, values, mask) + (
+            step_loop(layer, query3, values, mask, training=training),)
+
+    rng = snapshot_rng(layer)
+    eager = calls(inputs["query2"], inputs["query3"], values, mask)
+    restore_rng(layer, rng)
+    compiled = tf.function(compiled_fn, jit_compile=True)(inputs["query2"], inputs["query3"],
+                                                          values, mask)
+    checks = [("query2 jit vs eager", compiled[0], eager[0], exact),
+              ("query3 jit vs eager", compiled[1], eager[1], exact),
+              ("while_loop steps vs rank-3 call", compiled[2], eager[1],
+               exact and steps_match_sequence)]
+    for what, actual, expected, is_exact in checks:
+        if is_exact:
+            assert_outputs_close(actual, expected, what=what)
+        else:
+            _check_random_outputs(actual, expected, layer, mask, weights_sum)
+
+
+def training_changes_outputs(layer, inputs):
+    """Whether `training=True` changes the eager outputs (else compiling it again is moot)."""
+    rng = snapshot_rng(layer)
+    inference = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"])
+    restore_rng(layer, rng)
+    training = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"],
+                          training=True)
+    restore_rng(layer, rng)
+    return any(not np.array_equal(a, b) for a, b in zip(to_numpy(inference), to_numpy(training))
+               if a is not None)
+
+
+def check_config_round_trip(layer, inputs):
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config, "get_config/from_config is not a round trip"
+    call_layer(clone, inputs["query3"], inputs["values"], inputs["mask"])
+    clone.set_weights(layer.get_weights())
+    rng = snapshot_rng(layer)
+    expected = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"])
+    restore_rng(clone, rng)
+    actual = call_layer(clone, inputs["query3"], inputs["values"], inputs["mask"])
+    assert_outputs_close(actual, expected, what="from_config clone")
+    # Through the registry and Keras' serialization too.
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is type(layer) and restored.get_config() == config
+
+
+def check_saving(layer, inputs, directory):
+    """Wrap the layer in a functional model, save as `.keras`, load, compare outputs."""
+    t_len, dim = inputs["query3"].shape[1:]
+    src_len, value_dim = inputs["values"].shape[1:]
+    query = keras.Input((t_len, dim), name="query")
+    values = keras.Input((src_len, value_dim), name="values")
+    mask = keras.Input((src_len,), dtype="bool", name="mask")
+    outputs = layer(query, values, mask=mask)
+    model = keras.Model([query, values, mask], list(outputs))
+    feed = [inputs["query3"], inputs["values"], inputs["mask"]]
+    rng = snapshot_rng(layer)
+    expected = model(feed)
+    path = os.path.join(directory, f"{layer.name}.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    loaded_layer = loaded.layers[-1]
+    assert type(loaded_layer) is type(layer)
+    restore_rng(loaded_layer, rng)
+    assert_outputs_close(loaded(feed), expected, what="saved and loaded model")
+
+
+def check_gradients(layer, inputs):
+    """Every trainable weight gets a non-zero gradient (training mode, rank-3 query so
+    stateful layers go through several steps)."""
+    rng = np.random.default_rng(1)
+    with tf.GradientTape() as tape:
+        context, weights, _ = call_layer(layer, inputs["query3"], inputs["values"],
+                                         inputs["mask"], training=True)
+        loss = (tf.reduce_sum(tf.cast(context, "float32") * rng.normal(size=context.shape))
+                + tf.reduce_sum(tf.cast(weights, "float32") * rng.normal(size=weights.shape)))
+    variables = layer.trainable_variables
+    grads = tape.gradient(loss, variables)
+    for variable, grad in zip(variables, grads):
+        assert grad is not None, f"no gradient for {variable.path}"
+        grad = keras.ops.convert_to_numpy(grad)
+        assert np.all(np.isfinite(grad)), f"non-finite gradient for {variable.path}"
+        assert np.any(grad != 0), f"zero gradient for {variable.path}"
+
+
+def check_mixed_precision(cls, init_kwargs, inputs, weights_sum="one"):
+    """`mixed_float16` runs: float16 outputs, finite, masks still hold, gradients finite."""
+    layer = cls(**init_kwargs, dtype="mixed_float16")
+    for training in (False, True):
+        for key in ("query2", "query3"):
+            context, weights, _ = to_numpy(call_layer(
+                layer, inputs[key], inputs["values"], inputs["mask"], training=training))
+            assert context.dtype == np.float16, f"context is {context.dtype}"
+            assert np.all(np.isfinite(context)) and np.all(np.isfinite(weights))
+            weights = _head_mean(weights.astype("float32"), layer)
+            sums = weights.sum(-1)[inputs["mask"].any(-1)]
+            if weights_sum == "one":
+                np.testing.assert_allclose(sums, 1.0, atol=1e-2)
+            else:
+                assert np.all(sums <= 1.0 + 1e-2)
+    with tf.GradientTape() as tape:
+        context, _, _ = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"],
+                                   training=True)
+        loss = tf.reduce_sum(tf.cast(context, "float32"))
+    for grad in tape.gradient(loss, layer.trainable_variables):
+        assert grad is None or np.all(np.isfinite(keras.ops.convert_to_numpy(grad)))
+
+
+def check_keras_mask(cls, init_kwargs, inputs):
+    """A Keras mask on `values` (e.g. from `Embedding(mask_zero=True)`, or an LSTM encoder
+    fed one) is used as the padding mask; neither the call nor `project_keys` raise the
+    "does not support masking" warning; the caller's tensor keeps its mask."""
+    layer = cls(**init_kwargs)
+    tokens = np.where(inputs["mask"], 1 + np.arange(inputs["mask"].shape[1]), 0)
+    embedding = keras.layers.Embedding(SRC_LEN + 1, inputs["values"].shape[-1], mask_zero=True)
+    values = embedding(tokens)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        projected = layer.project_keys(values)  # on the unbuilt layer, as decoders do
+        rng = snapshot_rng(layer)
+        implicit = call_layer(layer, inputs["query3"], values, projected_keys=projected)
+        restore_rng(layer, rng)
+        explicit = call_layer(layer, inputs["query3"], values, inputs["mask"])
+    assert_outputs_close(implicit, explicit, what="Keras mask of values")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(get_keras_mask(values)),
+                                  inputs["mask"])
+
+
+def run_layer_test(cls, init_kwargs=None, *, directory, weights_sum="one",
+                   steps_match_sequence=True, padding_invariant=True, random_training=False,
+                   random_inference=False, seed=0):
+    """Run every generic check on `cls(**init_kwargs)`.
+
+    Args:
+        cls: the layer class.
+        init_kwargs: constructor arguments.
+        directory: a temporary directory for the `.keras` file.
+        weights_sum: "one" (weights over real positions sum to 1) or "at_most_one" (the
+            layer documents unassigned mass).
+        steps_match_sequence: whether rank-2 steps must equal the rows of a rank-3 call
+            (False for e.g. a causal mask, which depends on T).
+        padding_invariant: whether a row's output must not depend on the padded length.
+        random_training / random_inference: the layer draws noise in that mode (dropout,
+            Gumbel, pre-sigmoid noise): compiled and looped runs are checked for shapes,
+            finiteness and masks instead of equality.
+    """
+    init_kwargs = dict(init_kwargs or {})
+    inputs = make_inputs(seed)
+    layer = build_layer(cls, init_kwargs, inputs)
+    check_shapes(layer, inputs)
+    for training in (False, True):
+        check_masking(layer, inputs, weights_sum, training=training)
+    if padding_invariant and not random_inference:
+        check_padding_invariance(layer, inputs)
+    check_projected_keys(cls, init_kwargs, inputs)
+    check_compiled(layer, inputs, training=False, exact=not random_inference,
+                   steps_match_sequence=steps_match_sequence, weights_sum=weights_sum)
+    if random_training or training_changes_outputs(layer, inputs):
+        check_compiled(layer, inputs, training=True, exact=not random_training,
+                       steps_match_sequence=steps_match_sequence, weights_sum=weights_sum)
+    check_config_round_trip(layer, inputs)
+    check_saving(layer, inputs, directory)
+    check_gradients(layer, inputs)
+    check_mixed_precision(cls, init_kwargs, inputs, weights_sum)
+    check_keras_mask(cls, init_kwargs, inputs)
+    return layer
