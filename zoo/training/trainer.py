@@ -116,13 +116,21 @@ def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_s
     train_src, train_tgt, _ = tokenize_pairs(tokenizer, train_sources, train_targets,
                                              config["max_subwords"])
     valid_src, valid_tgt, _ = tokenize_pairs(tokenizer, valid_sources, valid_targets)
-    mlflow.log_metric("train_pairs", int(train_src.nrows()))
+    kept = int(train_src.nrows())
+    mlflow.log_metric("train_pairs", kept)
+    if kept < 2 * config["batch_size"]:
+        raise ValueError(
+            f"only {kept} training pairs have ≤ max_subwords={config['max_subwords']} subwords "
+            f"on both sides (vocab_size={config['vocab_size']}): too few for batch_size="
+            f"{config['batch_size']}; raise max_subwords, vocab_size or train_limit")
+    # Repeated, with a fixed number of steps per epoch: bucketing makes the count of full
+    # batches vary from one shuffle to the next, and Keras stops when an epoch comes up short.
     train_data = make_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
-                              seed=config["seed"])
+                              seed=config["seed"]).repeat()
     valid_data = make_dataset(valid_src, valid_tgt, config["batch_size"], drop_remainder=False)
 
     model = catalog.get_builder(config["model"]).build(config, tokenizer=tokenizer)
-    steps_per_epoch = max(1, int(train_src.nrows()) // config["batch_size"])
+    steps_per_epoch = max(1, kept // config["batch_size"])
     schedule = WarmupCosineDecay(config["learning_rate"], config["warmup_steps"],
                                  steps_per_epoch * config["epochs"],
                                  config["final_lr_fraction"])
@@ -147,7 +155,8 @@ def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_s
     _log_setup_artifacts(config, tokenizer, artifacts)
 
     model.fit(train_data, validation_data=valid_data, epochs=config["epochs"],
-              callbacks=[budget, tracker], verbose=verbose)
+              steps_per_epoch=steps_per_epoch, callbacks=[budget, tracker], verbose=verbose,
+              shuffle=False)
     train_seconds = time.monotonic() - started
     if checkpoint.exists():
         model.load_weights(checkpoint)

@@ -1,0 +1,71 @@
+"""zoo.build / zoo.list_models: YAML merged over defaults, overrides, clear errors."""
+
+import keras
+import pytest
+
+import zoo
+from zoo.config import ConfigError, parse_assignment
+
+TINY = {"vocab_size": 40, "embedding_dim": 8, "encoder_units": 4, "decoder_units": 8,
+        "encoder_layers": 1}
+
+
+def test_list_models_has_the_spine():
+    assert "luong_translator" in zoo.list_models()
+
+
+def test_build_returns_a_keras_model_with_yaml_values():
+    config = zoo.resolve_config("luong_translator")
+    assert config["attention"] == "luong_general"
+    assert config["time_budget_minutes"] == 30.0  # from configs/luong_translator.yaml
+    model = zoo.build("luong_translator", **TINY)
+    assert isinstance(model, keras.Model)
+    assert model.decoder.attention.registered_name == "luong_general"
+
+
+def test_overrides_apply():
+    model = zoo.build("luong_translator", **{**TINY, "bidirectional": False, "decoder_units": 4})
+    assert model.bidirectional is False and model.decoder_units == 4
+
+
+def test_unknown_key_names_the_key_and_the_allowed_keys():
+    with pytest.raises(ConfigError) as error:
+        zoo.build("luong_translator", atention="cosine")
+    message = str(error.value)
+    assert "'atention'" in message and "Did you mean 'attention'" in message
+    assert "Allowed keys:" in message and "batch_size" in message
+
+
+def test_wrong_type_is_rejected():
+    with pytest.raises(ConfigError, match="'epochs' expects int"):
+        zoo.build("luong_translator", epochs="many")
+
+
+def test_unknown_model_lists_close_names():
+    with pytest.raises(ValueError, match="Did you mean: luong_translator"):
+        zoo.build("luong_translater")
+
+
+def test_unknown_attention_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown attention 'nope'"):
+        zoo.build("luong_translator", attention="nope")
+
+
+def test_inconsistent_sizes_are_explained():
+    with pytest.raises(ConfigError, match="decoder_units"):
+        zoo.build("luong_translator", encoder_units=100)
+
+
+def test_yaml_file_with_unknown_key_names_file_and_key(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: luong_translator\nbatch_sise: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown config key 'batch_sise'"):
+        zoo.resolve_config(str(path))
+
+
+def test_set_assignments_parse_as_yaml():
+    assert parse_assignment("epochs=3") == ("epochs", 3)
+    assert parse_assignment("attention=cosine") == ("attention", "cosine")
+    assert parse_assignment("attention=null") == ("attention", None)
+    with pytest.raises(ConfigError):
+        parse_assignment("epochs")
