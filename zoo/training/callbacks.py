@@ -9,19 +9,47 @@ import mlflow
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `minutes` of wall-clock training time have passed (0 = no budget)."""
+    """Stops training once `minutes` of wall-clock time have passed (0 = no budget).
 
-    def __init__(self, minutes):
+    With a `schedule` (`WarmupCosineDecay`), it also fits the decay to the budget: after
+    `measure_after` steps (compilation is over by then) it measures the step rate and, if the
+    planned steps will not fit, ends the cosine at the step the budget will allow, so a budget-
+    stopped run still finishes at its low learning rate. `reserve` is the fraction of the budget
+    kept for evaluations at epoch ends.
+    """
+
+    def __init__(self, minutes, schedule=None, measure_after=150, reserve=0.08):
         super().__init__()
         self.seconds = minutes * 60.0
+        self.schedule = schedule
+        self.measure_after = measure_after
+        self.reserve = reserve
         self.start = None
         self.exhausted = False
+        self.steps = 0
+        self.mark = None
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds and time.monotonic() - self.start > self.seconds:
+        self.steps += 1
+        now = time.monotonic()
+        if not self.seconds:
+            return
+        if self.schedule is not None:
+            if self.steps == self.measure_after:
+                self.mark = (self.steps, now)
+            elif self.mark and self.steps == 2 * self.measure_after:
+                rate = (self.steps - self.mark[0]) / (now - self.mark[1])
+                remaining = self.seconds * (1.0 - self.reserve) - (now - self.start)
+                affordable = self.steps + max(remaining, 0.0) * rate
+                planned = float(keras.ops.convert_to_numpy(self.schedule.total_steps))
+                if affordable < planned:
+                    self.schedule.total_steps.assign(affordable)
+                    print(f"time budget: {rate:.2f} steps/s, cosine decay now ends at step "
+                          f"{affordable:.0f} (planned {planned:.0f})", flush=True)
+        if now - self.start > self.seconds:
             self.exhausted = True
             self.model.stop_training = True
 

@@ -149,7 +149,7 @@ def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_s
         return {"val_bleu": scores["bleu"], "val_chrf": scores["chrf"]}
 
     checkpoint = run_dir / "best.weights.h5"
-    budget = TimeBudget(config["time_budget_minutes"])
+    budget = TimeBudget(config["time_budget_minutes"], schedule)
     tracker = EpochTracker(evaluate, target_token_count(train_tgt), str(checkpoint), budget)
     artifacts = Path(tempfile.mkdtemp(prefix="zoo-artifacts-"))
     _log_setup_artifacts(config, tokenizer, artifacts)
