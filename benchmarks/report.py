@@ -1,0 +1,80 @@
+"""Regenerate the README's benchmark table from `benchmarks/results/*.json` (never by hand).
+
+    python benchmarks/report.py
+"""
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
+
+
+def _load(name):
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def training_rows():
+    rows = []
+    for path in sorted(RESULTS.glob("*_training.json")):
+        record = json.loads(path.read_text())
+        rows.append(
+            f"| {record['model']} | Multi30k de→en test, greedy | "
+            f"**{record['test_bleu']:.1f}** BLEU / {record['test_chrf']:.1f} chrF | "
+            f"{record['train_minutes']:.1f} min train, {record['epochs_run']} epochs | "
+            f"{record['target_tokens_per_second_median']:,.0f} target tok/s | "
+            f"{record['machine']}, {record['date']} |")
+    return rows
+
+
+def serving_rows():
+    record = _load("serving_load.json")
+    if not record:
+        return []
+    rows = []
+    for level in record.get("results", []):
+        rows.append(
+            f"| serving load ({'batching' if level.get('batching') else 'no batching'}, "
+            f"{level.get('concurrency')} clients) | {record.get('model', 'fixture')} | "
+            f"{level.get('requests_per_s', 0):,.0f} req/s | p50 "
+            f"{level.get('p50_ms', 0):.1f} ms, p99 {level.get('p99_ms', 0):.1f} ms | "
+            f"{level.get('errors', 0)} errors | {record.get('created', '')[:10]} |")
+    return rows
+
+
+def attention_rows():
+    record = _load("attention_layers.json")
+    if not record:
+        return []
+    rows = []
+    for row in record.get("layers", record.get("rows", [])):
+        rows.append(
+            f"| attention `{row.get('name')}` fwd+bwd | {row.get('shape', '')} | "
+            f"eager {row.get('eager_ms', 0):.2f} ms | jit {row.get('jit_ms', 0):.2f} ms | "
+            f"×{row.get('speedup', 0):.2f} | {record.get('machine', '')} |")
+    return rows
+
+
+def table():
+    header = ["| benchmark | setting | result | time | speed | machine, date |",
+              "|---|---|---|---|---|---|"]
+    rows = training_rows() + attention_rows() + serving_rows()
+    if not rows:
+        rows = ["| (no results yet: run `make bench`) | | | | | |"]
+    return "\n".join(header + rows)
+
+
+def main():
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    text = pattern.sub(lambda _: f"{START}\n{table()}\n{END}", text)
+    readme.write_text(text)
+    print(table())
+
+
+if __name__ == "__main__":
+    main()
