@@ -3,6 +3,7 @@
 import contextlib
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 try:  # Keras keeps its mask accessors private; fall back to the attribute they use.
@@ -220,20 +221,22 @@ def scan_steps(step, query3d, values, state):
     """Run `step(query_t [B, Dq], state) -> (context_t, weights_t, next_state)` over T.
 
     Returns `(context [B, T, Dv], weights [B, T, S], final_state)`. Used by stateful layers
-    for rank-3 queries; works under `jit_compile` (a `while_loop` over T underneath).
+    for rank-3 queries. A `tf.while_loop` with `maximum_iterations` (XLA needs the bound to
+    differentiate through the loop), so it compiles with `jit_compile=True`, gradients
+    included.
     """
-    # `ops.scan` on TensorFlow needs the per-step outputs to mirror the carry, so the carry
-    # holds the last context and weights too.
-    context0 = ops.zeros_like(values[:, 0, :])
-    weights0 = ops.zeros_like(values[:, :, 0])
+    steps = ops.shape(query3d)[1]
+    time_major = ops.transpose(query3d, (1, 0, 2))
+    contexts = tf.TensorArray(values.dtype, size=steps)
+    weights = tf.TensorArray(values.dtype, size=steps)
 
-    def body(carry, query_t):
-        context_t, weights_t, next_state = step(query_t, carry[0])
-        carry = (next_state, ops.cast(context_t, context0.dtype),
-                 ops.cast(weights_t, weights0.dtype))
-        return carry, carry
+    def body(t, state, contexts, weights):
+        context_t, weights_t, state = step(time_major[t], state)
+        return (t + 1, state, contexts.write(t, ops.cast(context_t, values.dtype)),
+                weights.write(t, ops.cast(weights_t, values.dtype)))
 
-    (final_state, _, _), (_, contexts, weights) = ops.scan(
-        body, (state, context0, weights0), ops.transpose(query3d, (1, 0, 2))
-    )
-    return ops.transpose(contexts, (1, 0, 2)), ops.transpose(weights, (1, 0, 2)), final_state
+    _, state, contexts, weights = tf.while_loop(
+        lambda t, *_: t < steps, body, (0, state, contexts, weights),
+        maximum_iterations=steps)
+    return (ops.transpose(contexts.stack(), (1, 0, 2)), ops.transpose(weights.stack(), (1, 0, 2)),
+            state)
