@@ -2,8 +2,9 @@
 
 In the spirit of keras-hub's `TestCase.run_layer_test`: `run_layer_test(cls, init_kwargs)`
 builds the layer on tiny random inputs and runs every generic check — shapes for rank-2 and
-rank-3 queries, padding masks, `project_keys`, config round trip, `.keras` save/load,
-`jit_compile` vs eager and a decoder-style `tf.while_loop` under `jit_compile`, gradients,
+rank-3 queries, padding masks (exact zeros, sums, fully masked rows, padding invariance),
+`project_keys`, gradients, `jit_compile` vs eager (forward and gradients) including a
+decoder-style `tf.while_loop` of rank-2 steps, config round trip, `.keras` save/load,
 `mixed_float16`, Keras-mask handling. Each check is also usable on its own.
 
 Inputs use variable-length rows and one fully masked row; padded positions hold random
@@ -77,7 +78,8 @@ def step_loop(layer, queries, values, mask, training=False):
                 weights.write(t, tf.cast(weight, layer.compute_dtype)))
 
     _, state, contexts, weights = tf.while_loop(
-        lambda t, *_: t < t_len, body, (tf.constant(0), state, contexts, weights))
+        lambda t, *_: t < t_len, body, (tf.constant(0), state, contexts, weights),
+        maximum_iterations=t_len)  # XLA needs the bound to differentiate through the loop
     contexts = tf.transpose(contexts.stack(), (1, 0, 2))
     weights = weights.stack()  # [T, B, S], or [T, B, heads, S] for per-head weights
     weights = tf.transpose(weights, (1, 0, 2) if weights.shape.rank == 3 else (1, 2, 0, 3))
@@ -219,57 +221,6 @@ def _check_random_outputs(actual, expected, layer, mask, weights_sum):
         np.testing.assert_allclose(sums, 1.0, atol=1e-5)
 
 
-def check_compiled(layer, inputs, training=False, exact=True, steps_match_sequence=True,
-                   weights_sum="one"):
-    """Under `tf.function(jit_compile=True)`:
-
-    * a rank-2 and a rank-3 call give the eager results;
-    * a decoder loop of rank-2 steps in a `tf.while_loop` (`step_loop`, the translator's
-      pattern) gives the rows of the rank-3 call and the same final state.
-
-    One compiled function does all three (compiling dominates the cost of these tests). With
-    `exact=False` (noise: XLA's random streams differ from eager ones) everything must still
-    compile, run and respect the mask; `steps_match_sequence=False` does the same for the loop
-    only (layers whose rows legitimately differ from steps, e.g. a causal mask).
-    """
-    values, mask = inputs["values"], inputs["mask"]
-
-    def calls(query2, query3, values, mask):
-        return (call_layer(layer, query2, values, mask, training=training),
-                call_layer(layer, query3, values, mask, training=training))
-
-    def compiled_fn(query2, query3, values, mask):
-        return calls(query2, query3, values, mask) + (
-            step_loop(layer, query3, values, mask, training=training),)
-
-    rng = snapshot_rng(layer)
-    eager = calls(inputs["query2"], inputs["query3"], values, mask)
-    restore_rng(layer, rng)
-    compiled = tf.function(compiled_fn, jit_compile=True)(inputs["query2"], inputs["query3"],
-                                                          values, mask)
-    checks = [("query2 jit vs eager", compiled[0], eager[0], exact),
-              ("query3 jit vs eager", compiled[1], eager[1], exact),
-              ("while_loop steps vs rank-3 call", compiled[2], eager[1],
-               exact and steps_match_sequence)]
-    for what, actual, expected, is_exact in checks:
-        if is_exact:
-            assert_outputs_close(actual, expected, what=what)
-        else:
-            _check_random_outputs(actual, expected, layer, mask, weights_sum)
-
-
-def training_changes_outputs(layer, inputs):
-    """Whether `training=True` changes the eager outputs (else compiling it again is moot)."""
-    rng = snapshot_rng(layer)
-    inference = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"])
-    restore_rng(layer, rng)
-    training = call_layer(layer, inputs["query3"], inputs["values"], inputs["mask"],
-                          training=True)
-    restore_rng(layer, rng)
-    return any(not np.array_equal(a, b) for a, b in zip(to_numpy(inference), to_numpy(training))
-               if a is not None)
-
-
 def check_config_round_trip(layer, inputs):
     config = layer.get_config()
     clone = layer.__class__.from_config(config)
@@ -307,22 +258,98 @@ def check_saving(layer, inputs, directory):
     assert_outputs_close(loaded(feed), expected, what="saved and loaded model")
 
 
-def check_gradients(layer, inputs):
-    """Every trainable weight gets a non-zero gradient (training mode, rank-3 query so
-    stateful layers go through several steps)."""
-    rng = np.random.default_rng(1)
+def _inference_calls(layer, query2, query3, values, mask):
+    return (call_layer(layer, query2, values, mask),
+            call_layer(layer, query3, values, mask),
+            step_loop(layer, query3, values, mask))
+
+
+def _loss_and_gradients(layer, query3, values, mask, seed=1):
+    """Training-mode outputs of a rank-3 call and of a decoder loop, a random linear loss of
+    both, and its gradients for every trainable weight, the query and the values."""
+    rng = np.random.default_rng(seed)
     with tf.GradientTape() as tape:
-        context, weights, _ = call_layer(layer, inputs["query3"], inputs["values"],
-                                         inputs["mask"], training=True)
-        loss = (tf.reduce_sum(tf.cast(context, "float32") * rng.normal(size=context.shape))
-                + tf.reduce_sum(tf.cast(weights, "float32") * rng.normal(size=weights.shape)))
-    variables = layer.trainable_variables
-    grads = tape.gradient(loss, variables)
-    for variable, grad in zip(variables, grads):
-        assert grad is not None, f"no gradient for {variable.path}"
+        tape.watch([query3, values])
+        sequence = call_layer(layer, query3, values, mask, training=True)
+        looped = step_loop(layer, query3, values, mask, training=True)
+        loss = 0.0
+        for tensor in sequence[:2] + looped[:2]:
+            loss += tf.reduce_sum(tf.cast(tensor, "float32")
+                                  * rng.normal(size=tensor.shape).astype("float32"))
+    grads = tape.gradient(loss, list(layer.trainable_variables) + [query3, values])
+    return sequence, looped, grads
+
+
+def _check_gradients_present(layer, grads, run):
+    names = [v.path for v in layer.trainable_variables] + ["query", "values"]
+    for name, grad in zip(names, grads):
+        assert grad is not None, f"{run}: no gradient for {name}"
         grad = keras.ops.convert_to_numpy(grad)
-        assert np.all(np.isfinite(grad)), f"non-finite gradient for {variable.path}"
-        assert np.any(grad != 0), f"zero gradient for {variable.path}"
+        assert np.all(np.isfinite(grad)), f"{run}: non-finite gradient for {name}"
+        assert np.any(grad != 0), f"{run}: zero gradient for {name}"
+    return names
+
+
+def check_gradients(layer, inputs):
+    """Eagerly, training mode, rank-3 query (stateful layers go through several steps) and a
+    decoder loop: every trainable weight, the query and the values get a finite, non-zero
+    gradient."""
+    tensors = [tf.convert_to_tensor(inputs[k]) for k in ("query3", "values", "mask")]
+    _check_gradients_present(layer, _loss_and_gradients(layer, *tensors)[2], "eager")
+
+
+def check_compiled(layer, inputs, exact_inference=True, exact_training=True,
+                   steps_match_sequence=True, gradients=True, weights_sum="one"):
+    """Under `tf.function(jit_compile=True)`, in one compiled function (compiling dominates
+    the cost of these tests):
+
+    * inference: a rank-2 and a rank-3 call give the eager results, and a decoder loop of
+      rank-2 steps in a `tf.while_loop` (`step_loop`, the translator's pattern) gives the rows
+      of the rank-3 call and the same final state;
+    * training (`gradients=True`): a rank-3 call and the loop, differentiated: outputs and
+      gradients equal the eager ones, every weight gets a non-zero gradient.
+
+    `exact_*=False` (noise: XLA's random streams differ from eager ones) only requires that
+    everything compiles, runs, is finite and respects the mask; `steps_match_sequence=False`
+    does the same for the loop rows (layers whose rows legitimately differ from steps, e.g. a
+    causal mask).
+    """
+    tensors = [tf.convert_to_tensor(inputs[k]) for k in ("query2", "query3", "values", "mask")]
+    mask = inputs["mask"]
+
+    def run(query2, query3, values, mask):
+        inference = _inference_calls(layer, query2, query3, values, mask)
+        if not gradients:
+            return inference, None
+        return inference, _loss_and_gradients(layer, query3, values, mask)
+
+    rng = snapshot_rng(layer)
+    eager = run(*tensors)
+    restore_rng(layer, rng)
+    compiled = tf.function(run, jit_compile=True)(*tensors)
+
+    (eager_q2, eager_q3, _), eager_training = eager
+    (jit_q2, jit_q3, jit_loop), jit_training = compiled
+    checks = [("query2 jit vs eager", jit_q2, eager_q2, exact_inference),
+              ("query3 jit vs eager", jit_q3, eager_q3, exact_inference),
+              ("while_loop steps vs rank-3 call", jit_loop, eager_q3,
+               exact_inference and steps_match_sequence)]
+    if gradients:
+        checks += [("training rank-3 call", jit_training[0], eager_training[0], exact_training),
+                   ("training loop vs rank-3 call", jit_training[1], eager_training[0],
+                    exact_training and steps_match_sequence)]
+    for what, actual, expected, is_exact in checks:
+        if is_exact:
+            assert_outputs_close(actual, expected, what=what)
+        else:
+            _check_random_outputs(actual, expected, layer, mask, weights_sum)
+    if gradients:
+        names = _check_gradients_present(layer, jit_training[2], "jit")
+        if exact_training:
+            for name, a, e in zip(names, jit_training[2], eager_training[2]):
+                np.testing.assert_allclose(keras.ops.convert_to_numpy(a),
+                                           keras.ops.convert_to_numpy(e), rtol=1e-4, atol=1e-5,
+                                           err_msg=f"gradient of {name}, jit vs eager")
 
 
 def check_mixed_precision(cls, init_kwargs, inputs, weights_sum="one"):
@@ -370,7 +397,7 @@ def check_keras_mask(cls, init_kwargs, inputs):
 
 def run_layer_test(cls, init_kwargs=None, *, directory, weights_sum="one",
                    steps_match_sequence=True, padding_invariant=True, random_training=False,
-                   random_inference=False, seed=0):
+                   random_inference=False, compiled=True, compiled_gradients=True, seed=0):
     """Run every generic check on `cls(**init_kwargs)`.
 
     Args:
@@ -385,6 +412,8 @@ def run_layer_test(cls, init_kwargs=None, *, directory, weights_sum="one",
         random_training / random_inference: the layer draws noise in that mode (dropout,
             Gumbel, pre-sigmoid noise): compiled and looped runs are checked for shapes,
             finiteness and masks instead of equality.
+        compiled: run `check_compiled` (XLA compiling is most of the cost of these checks).
+        compiled_gradients: differentiate under `jit_compile` too.
     """
     init_kwargs = dict(init_kwargs or {})
     inputs = make_inputs(seed)
@@ -395,14 +424,14 @@ def run_layer_test(cls, init_kwargs=None, *, directory, weights_sum="one",
     if padding_invariant and not random_inference:
         check_padding_invariance(layer, inputs)
     check_projected_keys(cls, init_kwargs, inputs)
-    check_compiled(layer, inputs, training=False, exact=not random_inference,
-                   steps_match_sequence=steps_match_sequence, weights_sum=weights_sum)
-    if random_training or training_changes_outputs(layer, inputs):
-        check_compiled(layer, inputs, training=True, exact=not random_training,
-                       steps_match_sequence=steps_match_sequence, weights_sum=weights_sum)
+    check_gradients(layer, inputs)
+    if compiled:
+        check_compiled(layer, inputs, exact_inference=not random_inference,
+                       exact_training=not random_training,
+                       steps_match_sequence=steps_match_sequence, gradients=compiled_gradients,
+                       weights_sum=weights_sum)
     check_config_round_trip(layer, inputs)
     check_saving(layer, inputs, directory)
-    check_gradients(layer, inputs)
     check_mixed_precision(cls, init_kwargs, inputs, weights_sum)
     check_keras_mask(cls, init_kwargs, inputs)
     return layer

@@ -26,7 +26,8 @@ OPTION_CASES = [
      {"random_training": True}),
     ("hard", {"sample_at_inference": True, "seed": 1},
      {"random_training": True, "random_inference": True}),
-    ("local", {"mode": "m", "window_size": 1}, {"weights_sum": "one"}),
+    ("local", {"mode": "m", "window_size": 1}, {"weights_sum": "one", "compiled": True,
+                                                "compiled_gradients": True}),
     ("local", {"mode": "p", "window_size": 2, "score": "dot", "units": 5}, {}),
     ("location_sensitive", {"smoothing": True, "filters": 3, "kernel_size": 3, "units": 5},
      {}),
@@ -48,6 +49,11 @@ OPTION_CASES = [
 def all_cases():
     cases = [pytest.param(name, {}, {}, id=name) for name in zoo.attention.names()]
     for i, (name, kwargs, props) in enumerate(OPTION_CASES):
+        # Compiling is most of the cost: every default case is compiled (forward and
+        # gradients); an option case only where it adds a code path of its own (`compiled`)
+        # and with gradients where it adds a noise path (dropout, Gumbel, pre-sigmoid noise).
+        noisy = props.get("random_training", False) or props.get("random_inference", False)
+        props = {"compiled": noisy, "compiled_gradients": noisy, **props}
         cases.append(pytest.param(name, kwargs, props, id=f"{name}-options{i}"))
     return cases
 
