@@ -12,6 +12,7 @@ from zoo.attention.base_attention import (
     expand_query,
     masked_softmax,
     squeeze_outputs,
+    vector_scores,
     weighted_context,
 )
 from zoo.attention.registry import register
@@ -108,8 +109,7 @@ class AdditiveAttention(BaseAttention):
         hidden = ops.expand_dims(self.query_projection(query3d), 2) + ops.expand_dims(keys, 1)
         if self.normalize:
             hidden = hidden + ops.cast(self.score_bias, hidden.dtype)
-        v = ops.cast(self.score_vector_value(), hidden.dtype)
-        scores = ops.sum(ops.tanh(hidden) * v, axis=-1)  # [B, T, S]
+        scores = vector_scores(ops.tanh(hidden), self.score_vector_value())  # [B, T, S]
         weights = masked_softmax(scores, expand_mask(mask))
         context = weighted_context(weights, values)
         return squeeze_outputs(squeeze, context, weights)

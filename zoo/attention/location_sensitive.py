@@ -10,6 +10,7 @@ from zoo.attention.base_attention import (
     masked_softmax,
     scan_steps,
     squeeze_outputs,
+    vector_scores,
 )
 from zoo.attention.registry import register
 
@@ -112,8 +113,7 @@ class LocationSensitiveAttention(BaseAttention):
             self.location_conv(ops.cast(state, self.compute_dtype)))  # [B, S, U]
         hidden = (processed_query[:, None, :] + keys + location
                   + ops.cast(self.score_bias, keys.dtype))
-        energy = ops.sum(ops.tanh(hidden) * ops.cast(self.score_vector, hidden.dtype), axis=-1)
-        energy = ops.cast(energy, "float32")
+        energy = ops.cast(vector_scores(ops.tanh(hidden), self.score_vector), "float32")
         if self.smoothing:
             gate = ops.sigmoid(energy)
             if mask is not None:

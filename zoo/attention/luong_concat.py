@@ -10,6 +10,7 @@ from zoo.attention.base_attention import (
     expand_query,
     masked_softmax,
     squeeze_outputs,
+    vector_scores,
     weighted_context,
 )
 from zoo.attention.registry import register
@@ -84,7 +85,7 @@ class LuongConcatAttention(BaseAttention):
         keys = self.resolve_keys(values, keys, projected_keys)  # W_k h_s: [B, S, U]
         query3d, squeeze = expand_query(query)
         hidden = ops.expand_dims(self.query_projection(query3d), 2) + ops.expand_dims(keys, 1)
-        scores = ops.sum(ops.tanh(hidden) * ops.cast(self.score_vector, hidden.dtype), axis=-1)
+        scores = vector_scores(ops.tanh(hidden), self.score_vector)
         if self.scale:
             scores = scores * ops.cast(self.score_scale, scores.dtype)
         weights = masked_softmax(scores, expand_mask(mask))

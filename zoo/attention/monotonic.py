@@ -11,6 +11,7 @@ from zoo.attention.base_attention import (
     expand_query,
     scan_steps,
     squeeze_outputs,
+    vector_scores,
 )
 from zoo.attention.registry import register
 
@@ -164,7 +165,7 @@ class MonotonicAttention(BaseAttention):
         if self.normalize:
             hidden = hidden + ops.cast(self.attention_bias, hidden.dtype)
             v = self.score_gain * v / ops.sqrt(ops.sum(ops.square(v)))
-        energy = ops.sum(ops.tanh(hidden) * ops.cast(v, hidden.dtype), axis=-1)
+        energy = vector_scores(ops.tanh(hidden), v)
         return ops.cast(energy, "float32") + ops.cast(self.energy_bias, "float32")
 
     def _step(self, processed_query, keys, values, mask, previous, training):
