@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.layer_test_case import make_inputs, run_layer_test, step_loop
+from tests.layer_test_case import call_layer, make_inputs, run_layer_test, step_loop
 
 # What a layer documents about itself, where it differs from the strict defaults of
 # `run_layer_test` (weights sum to 1, deterministic, rank-2 steps == rank-3 rows).
@@ -129,3 +129,24 @@ def test_stateless_layers_have_no_state():
 def test_unknown_name_suggests_close_ones():
     with pytest.raises(ValueError, match="luong_dot"):
         zoo.attention.get("luong_dott")
+
+
+@pytest.mark.parametrize("name", ["additive", "multi_head", "location_sensitive"])
+def test_build_config_remembers_the_projected_key_shape(name):
+    """Keys of another size than the values, passed only through `projected_keys`: the build
+    config still rebuilds the key projection with the keys' size."""
+    rng = np.random.default_rng(0)
+    query = rng.normal(size=(2, 8)).astype("float32")
+    values = rng.normal(size=(2, 5, 8)).astype("float32")
+    keys = rng.normal(size=(2, 5, 6)).astype("float32")
+    layer = zoo.attention.get(name, num_heads=2) if name == "multi_head" else (
+        zoo.attention.get(name))
+    projected = layer.project_keys(keys)
+    expected = call_layer(layer, query, values, projected_keys=projected)
+    clone = layer.__class__.from_config(layer.get_config())
+    clone.build_from_config(layer.get_build_config())
+    clone.set_weights(layer.get_weights())
+    actual = call_layer(clone, query, values, projected_keys=clone.project_keys(keys))
+    for a, e in zip(actual, expected):
+        if e is not None:
+            np.testing.assert_allclose(np.asarray(a), np.asarray(e), atol=1e-6)

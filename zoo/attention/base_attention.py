@@ -98,11 +98,15 @@ class BaseAttention(keras.layers.Layer):
         # A layer driven with `projected_keys=` only never sees `keys` in `call`; remember the
         # key shape `project_keys` was built with so loading rebuilds the same weights.
         if config and "shapes_dict" in config and self._keys_shape is not None:
-            config["shapes_dict"]["keys_shape"] = tuple(self._keys_shape)
+            config = {**config, "shapes_dict": {**config["shapes_dict"],
+                                                "keys_shape": tuple(self._keys_shape)}}
         return config
 
     # ------------------------------------------------------------------------------ keys
 
+    # Plain Python around Keras' own `__call__`: AutoGraph must leave it alone like Keras'
+    # own methods (it cannot convert these `with` blocks and would warn at every trace).
+    @tf.autograph.experimental.do_not_convert
     def project_keys(self, keys):
         """Query-independent transform of the keys, done once outside a decoder loop."""
         self._maybe_build_keys(tuple(keys.shape))
@@ -127,6 +131,7 @@ class BaseAttention(keras.layers.Layer):
 
     # ------------------------------------------------------------------------------ masks
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, query, values, *args, **kwargs):
         # `call(query, values, keys, mask, ...)`: `keys` is `args[0]`, `mask` `args[1]`.
         keys = args[0] if args else kwargs.get("keys")
