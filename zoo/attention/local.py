@@ -38,6 +38,10 @@ class LocalAttention(BaseAttention):
     The score inside the window is Luong's "general" `h_tᵀ W_a h_s` (the paper's best
     local-p) or "dot" `h_tᵀ h_s`.
 
+    Scores are computed for every position and masked outside the window (XLA-friendly
+    static shapes), so the cost is that of global attention; the window restricts where the
+    weight goes, not the work.
+
     `uses_state` is True for both modes (the step counter is carried but unused in local-p)
     so a decoder loop drives both the same way. A rank-3 query covers steps
     `state, state + 1, ..., state + T - 1`.
