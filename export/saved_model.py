@@ -3,6 +3,13 @@
 Tokenization and detokenization (tf-text ops that stock TF Serving links) wrap a numeric core
 compiled with XLA (`tf.function(jit_compile=True)`); TF Serving must run with
 `--xla_cpu_compilation_enabled=true` to execute it.
+
+The serving function pads the source length to a multiple of 8 and the batch to a few bucket
+sizes, and each version gets TF Serving warm-up requests
+(`assets.extra/tf_serving_warmup_requests`) for every (batch bucket, padded length up to 32): the
+XLA compilations of those shapes happen when the server loads the version
+(`--enable_model_warmup`, the default), not on the first requests. With `check_ops=True` the
+staged SavedModel must pass `export.op_check.check_saved_model` before it is published.
 """
 
 import json
@@ -18,29 +25,62 @@ from export.repository import publish_version
 from zoo.text import PAD_ID
 
 METADATA_FILE = "zoo_export.json"
+# One warm-up request per (batch size, padded source length). The serving function pads batches
+# to these sizes (the `allowed_batch_sizes` of serving/tf_serving/batching_parameters.txt, so
+# server-side batching pads to the same ones); source lengths are padded to multiples of 8 by
+# `encode_texts`, and most Multi30k sentences fit in 32 subwords.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)
+WARMUP_SOURCE_LENGTHS = (8, 16, 24, 32)
+_WARMUP_TEXT = ("Ein Mann mit einem roten Hut fährt mit dem Fahrrad durch die Straßen der "
+                "Stadt , während zwei kleine Hunde im Schnee neben einer Gruppe von Kindern am "
+                "Strand spielen und eine Frau ein Buch liest .")
+
+
+def pad_batch(ids, buckets):
+    """Pads `[batch, S]` ids to the next batch size in `buckets` (then to multiples of the
+    largest) by repeating the first row, so that XLA sees a handful of batch shapes (the ones
+    the warm-up requests compile). Copies of a real row end decoding with it: no extra steps."""
+    batch = tf.shape(ids)[0]
+    table = tf.constant(buckets, tf.int32)
+    largest = buckets[-1]
+    index = tf.minimum(tf.searchsorted(table, tf.reshape(batch, [1]))[0], len(buckets) - 1)
+    padded = tf.where(batch > largest, (batch + largest - 1) // largest * largest,
+                      tf.gather(table, index))
+    padded = tf.where(batch == 0, 0, padded)
+    return tf.concat([ids, tf.tile(ids[:1], [padded - batch, 1])], axis=0)
 
 
 class TranslatorServingModule(tf.Module):
     """`serving_default`: `text` (string `[batch]`) → `translation` (string `[batch]`),
     `attention` (float32 `[batch, target, source]`), `source_tokens`/`target_tokens` (string,
-    padded with ""), `target_lengths` (int32 `[batch]`)."""
+    padded with ""), `target_lengths` (int32 `[batch]`).
 
-    def __init__(self, model, jit_compile=True):
+    The numeric core sees bucketed shapes only: source length padded to a multiple of 8
+    (`encode_texts`), batch padded to `batch_buckets` (`pad_batch`); outputs are cut back."""
+
+    def __init__(self, model, jit_compile=True, batch_buckets=BATCH_BUCKETS):
         super().__init__(name="translator")
-        self.model = model
+        # The Keras model is not tracked: saving it would also save every tf.function it holds
+        # (e.g. the jit-compiled greedy decoder that `model.translate` caches), so a no-XLA
+        # export would still contain XLA functions. Its variables and tokenizer are tracked.
+        object.__setattr__(self, "model", model)
+        self.model_variables = list(model.variables)
         self.tokenizer = model.tokenizer
+        self.batch_buckets = tuple(batch_buckets)
         self.core = tf.function(model.greedy_decode, jit_compile=jit_compile)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         source_ids = self.model.encode_texts(text)
-        result = self.core(source_ids)
+        batch = tf.shape(source_ids)[0]
+        result = self.core(pad_batch(source_ids, self.batch_buckets))
+        ids = result["ids"][:batch]
         return {
-            "translation": self.model.decode_ids(result["ids"]),
-            "attention": tf.cast(result["attention"], tf.float32),
+            "translation": self.model.decode_ids(ids),
+            "attention": tf.cast(result["attention"][:batch], tf.float32),
             "source_tokens": self._tokens(source_ids),
-            "target_tokens": self._tokens(result["ids"]),
-            "target_lengths": result["lengths"],
+            "target_tokens": self._tokens(ids),
+            "target_lengths": result["lengths"][:batch],
         }
 
     def _tokens(self, ids):
@@ -51,23 +91,68 @@ class TranslatorServingModule(tf.Module):
 SERVING_MODULES = {"translation": TranslatorServingModule}
 
 
+def warmup_texts(model, lengths=WARMUP_SOURCE_LENGTHS, pad_to_multiple=8):
+    """`{padded source length: text}` for the lengths of `lengths` that German words reach (the
+    longest text of each bucket), measured with the model's own tokenizer."""
+    texts, words = {}, []
+    for word in _WARMUP_TEXT.split() * 20:
+        words.append(word)
+        text = " ".join(words)
+        length = int(tf.shape(model.encode_texts(tf.constant([text]), pad_to_multiple))[1])
+        if length > max(lengths):
+            break
+        if length in lengths:
+            texts[length] = text
+    return dict(sorted(texts.items()))
+
+
 def export_model(model, model_dir="export", name=None, jit_compile=True, source=None,
-                 task="translation"):
+                 task="translation", batch_buckets=BATCH_BUCKETS, warmup_batch_sizes=None,
+                 warmup_lengths=WARMUP_SOURCE_LENGTHS, check_ops=False,
+                 tf_serving_version=None):
     """Write `model` as the next version of `<model_dir>/<name>/`, atomically; refresh
-    `<model_dir>/models.config`. Returns the version directory."""
+    `<model_dir>/models.config`. Returns the version directory.
+
+    The serving function pads batches to `batch_buckets`. Writes TF Serving warm-up requests for
+    every batch size in `warmup_batch_sizes` (default: `batch_buckets`) and padded source length
+    in `warmup_lengths` (empty: no warm-up file). With `check_ops`, the op check
+    (`export.op_check`, against stock TF Serving >= `tf_serving_version`) must pass before the
+    version is published: a failing check raises `OpCheckError` and publishes nothing; its
+    summary is kept in `assets.extra/zoo_export.json` (`op_check`)."""
+    from serving.warmup import write_warmup_requests
+
     name = name or model.name
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-'")
-    module = SERVING_MODULES[task](model, jit_compile=jit_compile)
+    module = SERVING_MODULES[task](model, jit_compile=jit_compile, batch_buckets=batch_buckets)
+    if warmup_batch_sizes is None:
+        warmup_batch_sizes = batch_buckets
     signatures = {"serving_default": module.serve.get_concrete_function()}
     metadata = {"model": name, "task": task, "jit_compile": jit_compile,
                 "config": model.get_config() | {"tokenizer": "(in the graph)"},
-                "source": source or {}}
+                "source": source or {}, "batch_buckets": list(batch_buckets)}
+    warmup = []
+    if warmup_batch_sizes and warmup_lengths:
+        texts = warmup_texts(model, warmup_lengths)
+        warmup = [{"text": [text] * batch} for text in texts.values()
+                  for batch in warmup_batch_sizes]
+        metadata["warmup"] = {"requests": len(warmup), "batch_sizes": list(warmup_batch_sizes),
+                              "source_lengths": list(texts)}
 
     def write(path):
         tf.saved_model.save(module, str(path), signatures=signatures)
         extra = Path(path) / "assets.extra"
         extra.mkdir(exist_ok=True)
+        if warmup:
+            write_warmup_requests(path, name, warmup)
+        if check_ops:
+            from export.op_check import DEFAULT_TF_SERVING_VERSION, check_saved_model
+
+            report = check_saved_model(path, tf_serving_version or DEFAULT_TF_SERVING_VERSION)
+            metadata["op_check"] = {
+                "tf_serving_version": report.tf_serving_version, "ok": report.ok,
+                "op_types": len(report.ops), "library_functions": report.functions,
+                "tf_text_ops": report.tf_text_ops}
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
 
     version_dir = publish_version(write, Path(model_dir) / name)
@@ -86,9 +171,10 @@ def load_for_export(source):
     text = str(source)
     path = Path(text)
     if path.suffix == ".keras" and path.is_file():
-        return keras.saving.load_model(path), {"path": str(path.resolve())}
+        return keras.saving.load_model(path, compile=False), {"path": str(path.resolve())}
     if path.is_dir() and (path / "model.keras").is_file():
-        return keras.saving.load_model(path / "model.keras"), {"path": str(path.resolve())}
+        return (keras.saving.load_model(path / "model.keras", compile=False),
+                {"path": str(path.resolve())})
     return _load_from_mlflow(text)
 
 
@@ -120,5 +206,5 @@ def _load_from_mlflow(text):
         run_id = runs[0].info.run_id
     local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model/model.keras",
                                                 dst_path=tempfile.mkdtemp(prefix="zoo-export-"))
-    return keras.saving.load_model(local), {"run_id": run_id,
-                                             "tracking_uri": tracking.tracking_uri()}
+    return keras.saving.load_model(local, compile=False), {
+        "run_id": run_id, "tracking_uri": tracking.tracking_uri()}
