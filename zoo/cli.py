@@ -40,8 +40,12 @@ def _cmd_export(args):
 
     model, source = load_for_export(args.source)
     path = export_model(model, args.model_dir, name=args.name, jit_compile=not args.no_xla,
-                        source=source)
+                        source=source, check_ops=args.check)
     print(f"exported {path}")
+    if args.check:  # export_model raised (and published nothing) if the check failed
+        from export.op_check import check_saved_model
+
+        print(check_saved_model(path).summary())
     return 0
 
 
@@ -91,6 +95,9 @@ def build_parser():
     export.add_argument("--model-dir", default="export", help="model repository root")
     export.add_argument("--name", default=None, help="served model name (default: the model's)")
     export.add_argument("--no-xla", action="store_true", help="export without jit_compile")
+    export.add_argument("--check", action="store_true",
+                        help="list the graph's ops; fail, publishing nothing, unless stock TF "
+                             "Serving (2.20+: TF core + tf-text ops_lib) has them all")
     export.set_defaults(func=_cmd_export)
 
     import serving
