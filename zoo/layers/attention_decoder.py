@@ -5,7 +5,6 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import attention as attention_lib
-from zoo.text import BOS_ID, EOS_ID, PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -155,42 +154,16 @@ class AttentionDecoder(keras.layers.Layer):
         logits = self.output_projection(outputs)
         return logits, alignments
 
-    # -- greedy search --------------------------------------------------------------------------
-    def greedy(self, memory, mask, encoder_states, max_length):
-        """Greedy decoding in a `tf.while_loop` (XLA-compatible: fixed-size buffers).
+    # -- one step of a search (greedy or beam, see zoo.decoding) ------------------------------
+    def decoding_step(self, tokens, state, memory, mask, projected_keys):
+        """Feed back `tokens` `[N]` → `(logits [N, vocab], attention [N, S], next state)`.
 
-        Returns `(ids [batch, max_length], attention [batch, max_length, S], lengths [batch])`;
-        ids after EOS are 0 (padding), lengths count tokens up to and including EOS.
+        `memory`, `mask`, `projected_keys` (from `prepare_memory`) and `state` (from
+        `initial_state`) have N rows (a beam search tiles them per hypothesis).
         """
-        batch = ops.shape(memory)[0]
-        projected_keys = self.prepare_memory(memory)
-        state = self.initial_state(memory, mask, encoder_states)
-        tokens = ops.full((batch,), BOS_ID, "int32")
-        finished = ops.zeros((batch,), "bool")
-        ids = tf.TensorArray(tf.int32, size=max_length)
-        alignments = tf.TensorArray(memory.dtype, size=max_length)
-
-        def cond(t, tokens, finished, state, ids, alignments):
-            return tf.logical_and(t < max_length, tf.logical_not(tf.reduce_all(finished)))
-
-        def body(t, tokens, finished, state, ids, alignments):
-            output, weights, state = self.step(self.embedding(tokens), state, memory, mask,
-                                               projected_keys)
-            logits = self.output_projection(output)
-            next_tokens = ops.cast(ops.argmax(logits, axis=-1), "int32")
-            next_tokens = ops.where(finished, PAD_ID, next_tokens)
-            weights = ops.where(finished[:, None], ops.zeros_like(weights), weights)
-            finished = ops.logical_or(finished, ops.equal(next_tokens, EOS_ID))
-            return (t + 1, next_tokens, finished, state, ids.write(t, next_tokens),
-                    alignments.write(t, ops.cast(weights, memory.dtype)))
-
-        t, _, _, _, ids, alignments = tf.while_loop(
-            cond, body, (0, tokens, finished, state, ids, alignments),
-            maximum_iterations=max_length)
-        ids = ops.transpose(ids.stack(), (1, 0))
-        alignments = ops.transpose(alignments.stack(), (1, 0, 2))
-        lengths = ops.sum(ops.cast(ops.not_equal(ids, PAD_ID), "int32"), axis=1)
-        return ids, alignments, lengths
+        output, weights, state = self.step(self.embedding(tokens), state, memory, mask,
+                                           projected_keys)
+        return self.output_projection(output), weights, state
 
     def compute_mask(self, *args, **kwargs):
         return None

@@ -1,15 +1,13 @@
 """Recurrent encoder-decoder translator with a pluggable attention layer."""
 
 import keras
-import tensorflow as tf
-from keras import ops
 
 from zoo.layers import AttentionDecoder, RecurrentEncoder
-from zoo.text import EOS_ID, PAD_ID, SubwordTokenizer
+from zoo.models.translator_base import Translator
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class RNNTranslator(keras.Model):
+class RNNTranslator(Translator):
     """Bi-LSTM encoder + LSTM decoder with attention and input feeding.
 
     Args:
@@ -22,9 +20,11 @@ class RNNTranslator(keras.Model):
         dropout: float.
         attention: str or None, a registered attention name (None: no-attention baseline).
         attention_options: dict, keyword arguments of the attention layer.
-        max_length_ratio: float, greedy decoding stops after `ratio * S + 10` tokens.
+        max_length_ratio: float, decoding stops after `ratio * S + 10` tokens.
         tokenizer: optional base64 SentencePiece model (see `SubwordTokenizer`), carried in
             the config so a `.keras` file is a complete translator.
+        decoding, beam_width, length_penalty, coverage_penalty, n_best: decoding defaults
+            (see `Translator`).
 
     Call arguments:
         inputs: dict with `source_ids` int `[batch, S]` and `target_in` int `[batch, T]`.
@@ -35,12 +35,12 @@ class RNNTranslator(keras.Model):
     Example:
     >>> model = zoo.build("luong_translator", vocab_size=100, embedding_dim=8, ...)
     >>> model.translate(["Ein Mann fährt Fahrrad."])
+    >>> model.beam_decode(model.encode_texts(["Ein Mann fährt Fahrrad."]), beam_width=5)
     """
 
     def __init__(self, vocab_size=8000, embedding_dim=256, encoder_units=256, encoder_layers=2,
                  bidirectional=True, decoder_units=512, dropout=0.2,
-                 attention="luong_general", attention_options=None, max_length_ratio=1.5,
-                 tokenizer=None, **kwargs):
+                 attention="luong_general", attention_options=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -51,9 +51,6 @@ class RNNTranslator(keras.Model):
         self.dropout = dropout
         self.attention_name = attention
         self.attention_options = dict(attention_options or {})
-        self.max_length_ratio = max_length_ratio
-        self.tokenizer_b64 = tokenizer
-        self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
         self.encoder = RecurrentEncoder(vocab_size, embedding_dim, encoder_units, encoder_layers,
                                         bidirectional, dropout, name="encoder")
         if self.encoder.output_dim != decoder_units:
@@ -64,13 +61,13 @@ class RNNTranslator(keras.Model):
                                         attention, self.attention_options, dropout,
                                         name="decoder")
 
+    @property
+    def has_attention(self):
+        return self.attention_name is not None
+
     def build(self, input_shape=None):
         self.encoder.build((None, None))
         self.decoder.build((None, None), (None, None, self.encoder.output_dim))
-
-    def set_tokenizer(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.tokenizer_b64 = tokenizer.to_base64()
 
     def call(self, inputs, training=None):
         memory, mask, states = self.encoder(inputs["source_ids"], training=training)
@@ -83,48 +80,16 @@ class RNNTranslator(keras.Model):
         _, alignments = self.decoder(target_in, memory, mask, states, training=False)
         return alignments
 
-    def greedy_decode(self, source_ids):
-        """ids `[batch, S]` → dict of `ids`, `attention`, `lengths` (XLA-compilable)."""
+    # -- decoding hooks (see Translator.search) -------------------------------------------------
+    def prepare_decoding(self, source_ids, max_length):
         memory, mask, states = self.encoder(source_ids, training=False)
-        source_length = ops.shape(source_ids)[1]
-        max_length = ops.cast(ops.cast(source_length, "float32") * self.max_length_ratio,
-                              "int32") + 10
-        ids, alignments, lengths = self.decoder.greedy(memory, mask, states, max_length)
-        return {"ids": ids, "attention": alignments, "lengths": lengths}
+        projected_keys = self.decoder.prepare_memory(memory)
+        state = self.decoder.initial_state(memory, mask, states)
+        return (memory, projected_keys), mask, state
 
-    # -- raw strings in, raw strings out ------------------------------------------------------
-    def encode_texts(self, texts, pad_to_multiple=8):
-        """Tokenize raw strings into 0-padded ids `[batch, S]` (S a multiple of 8, EOS-ended)."""
-        self._require_tokenizer()
-        ragged = self.tokenizer.tokenize(texts)
-        eos = tf.fill([ragged.nrows(), 1], EOS_ID)
-        ragged = tf.concat([ragged, tf.RaggedTensor.from_tensor(eos)], axis=1)
-        ids = ragged.to_tensor(default_value=PAD_ID)
-        length = tf.shape(ids)[1]
-        padded = (length + pad_to_multiple - 1) // pad_to_multiple * pad_to_multiple
-        return tf.pad(ids, [[0, 0], [0, padded - length]])
-
-    def decode_ids(self, ids):
-        """Output ids (EOS-terminated, 0-padded) → detokenized strings."""
-        self._require_tokenizer()
-        ids = tf.where(tf.equal(ids, EOS_ID), tf.zeros_like(ids), ids)
-        return self.tokenizer.detokenize(ids)
-
-    def translate(self, texts, return_attention=False):
-        """Greedy-translate a list of raw strings (eager convenience; export for serving)."""
-        ids = self.encode_texts(tf.constant(list(texts)))
-        if getattr(self, "_jit_greedy", None) is None:
-            self._jit_greedy = tf.function(self.greedy_decode, jit_compile=True)
-        result = self._jit_greedy(ids)
-        translations = [t.decode("utf-8") for t in self.decode_ids(result["ids"]).numpy()]
-        if return_attention:
-            return translations, result, ids
-        return translations
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer: train it (zoo train) or call "
-                             "model.set_tokenizer(SubwordTokenizer...) first")
+    def decoding_step(self, context, mask, tokens, step, state):
+        memory, projected_keys = context
+        return self.decoder.decoding_step(tokens, state, memory, mask, projected_keys)
 
     def get_config(self):
         config = super().get_config()
@@ -134,7 +99,5 @@ class RNNTranslator(keras.Model):
             "bidirectional": self.bidirectional, "decoder_units": self.decoder_units,
             "dropout": self.dropout, "attention": self.attention_name,
             "attention_options": self.attention_options,
-            "max_length_ratio": self.max_length_ratio, "tokenizer": self.tokenizer_b64,
         })
         return config
-

@@ -1,0 +1,171 @@
+"""What every translator shares: decoding (greedy, beam), raw text in and out, the config."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from zoo.decoding import BeamSearch, DecodingStrategy, GreedySearch
+from zoo.text import EOS_ID, PAD_ID, SubwordTokenizer
+
+DECODINGS = ("greedy", "beam")
+
+
+class Translator(keras.Model):
+    """Base class of the zoo's translators: an encoder-decoder trained with teacher forcing
+    (`call`) that decodes one token at a time with a `zoo.decoding` strategy.
+
+    Subclasses implement `call` and the two decoding hooks:
+
+    * `prepare_decoding(source_ids, max_length)` → `(context, mask, state)`: the per-sentence
+      tensors a step needs (any nest, batch first: encoder memory, projected keys, ...), the
+      boolean source mask `[batch, S]` and the initial decoder state (nest, batch first);
+    * `decoding_step(context, mask, tokens, step, state)` → `(logits [N, V],
+      attention [N, S], next_state)`.
+
+    Args:
+        max_length_ratio: float, decoding stops after `ratio * S + 10` tokens.
+        tokenizer: optional base64 SentencePiece model (see `SubwordTokenizer`), carried in
+            the config so a `.keras` file is a complete translator.
+        decoding: "greedy" or "beam", what `translate` and `decode` use.
+        beam_width, length_penalty, coverage_penalty, n_best: `BeamSearch` defaults of
+            `beam_decode` (and of `decode` when `decoding="beam"`).
+        **kwargs: forwarded to `keras.Model`.
+    """
+
+    def __init__(self, max_length_ratio=1.5, tokenizer=None, decoding="greedy", beam_width=5,
+                 length_penalty=0.0, coverage_penalty=0.0, n_best=1, **kwargs):
+        super().__init__(**kwargs)
+        if decoding not in DECODINGS:
+            raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+        self.max_length_ratio = max_length_ratio
+        self.tokenizer_b64 = tokenizer
+        self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
+        self.decoding = decoding
+        self.beam_width = beam_width
+        self.length_penalty = length_penalty
+        self.coverage_penalty = coverage_penalty
+        self.n_best = n_best
+        BeamSearch(beam_width, length_penalty, coverage_penalty, n_best)  # validates
+        self._compiled_decoders = {}
+
+    @property
+    def has_attention(self):
+        """Whether the decoder attends over the source (coverage penalty needs it)."""
+        return True
+
+    def set_tokenizer(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.tokenizer_b64 = tokenizer.to_base64()
+
+    # -- decoding hooks -----------------------------------------------------------------------
+    def prepare_decoding(self, source_ids, max_length):
+        raise NotImplementedError
+
+    def decoding_step(self, context, mask, tokens, step, state):
+        raise NotImplementedError
+
+    # -- search ---------------------------------------------------------------------------------
+    def max_decoding_length(self, source_ids):
+        source_length = ops.shape(source_ids)[1]
+        return ops.cast(ops.cast(source_length, "float32") * self.max_length_ratio,
+                        "int32") + 10
+
+    def search(self, source_ids, strategy):
+        """Decode `source_ids` `[batch, S]` with a `DecodingStrategy` → `DecodingResult`."""
+        if (getattr(strategy, "coverage_penalty", 0.0) and not self.has_attention):
+            raise ValueError("coverage_penalty needs attention weights; this translator has "
+                             "no attention (attention=None)")
+        source_ids = ops.cast(ops.convert_to_tensor(source_ids), "int32")
+        max_length = self.max_decoding_length(source_ids)
+        context, mask, state = self.prepare_decoding(source_ids, max_length)
+        context, mask, state = strategy.tile((context, mask, state))
+
+        def step_fn(tokens, step, state):
+            return self.decoding_step(context, mask, tokens, step, state)
+
+        return strategy.decode(step_fn, state, ops.shape(source_ids)[0], max_length, mask)
+
+    def greedy_decode(self, source_ids):
+        """ids `[batch, S]` → dict of `ids` `[batch, T]`, `attention` `[batch, T, S]`,
+        `lengths` `[batch]`, `log_probs` `[batch]` (XLA-compilable). ids after EOS are 0,
+        lengths count tokens up to and including EOS."""
+        return _first_hypothesis(self.search(source_ids, GreedySearch()))
+
+    def beam_decode(self, source_ids, beam_width=None, length_penalty=None,
+                    coverage_penalty=None, n_best=None):
+        """Beam search (XLA-compilable); arguments default to the model's config.
+
+        Returns a dict of `ids` `[batch, n_best, T]`, `lengths` `[batch, n_best]`,
+        `log_probs` and `scores` `[batch, n_best]` (best first) and `attention`
+        `[batch, n_best, T, S]`. `n_best` defaults to the config's, at most `beam_width`.
+        """
+        beam_width = self.beam_width if beam_width is None else beam_width
+        strategy = BeamSearch(
+            beam_width,
+            length_penalty=self.length_penalty if length_penalty is None else length_penalty,
+            coverage_penalty=(self.coverage_penalty if coverage_penalty is None
+                              else coverage_penalty),
+            n_best=min(self.n_best, beam_width) if n_best is None else n_best)
+        return self.search(source_ids, strategy)._asdict()
+
+    def decode(self, source_ids):
+        """The configured decoding (`decoding`: greedy, or beam search's best hypothesis),
+        with `greedy_decode`'s outputs (XLA-compilable)."""
+        if self.decoding == "greedy":
+            return self.greedy_decode(source_ids)
+        strategy = DecodingStrategy.from_config(self.decoding_config() | {"n_best": 1})
+        return _first_hypothesis(self.search(source_ids, strategy))
+
+    def decoding_config(self):
+        return {"decoding": self.decoding, "beam_width": self.beam_width,
+                "length_penalty": self.length_penalty,
+                "coverage_penalty": self.coverage_penalty, "n_best": self.n_best}
+
+    # -- raw strings in, raw strings out ------------------------------------------------------
+    def encode_texts(self, texts, pad_to_multiple=8):
+        """Tokenize raw strings into 0-padded ids `[batch, S]` (S a multiple of 8, EOS-ended)."""
+        self._require_tokenizer()
+        ragged = self.tokenizer.tokenize(texts)
+        eos = tf.fill([ragged.nrows(), 1], EOS_ID)
+        ragged = tf.concat([ragged, tf.RaggedTensor.from_tensor(eos)], axis=1)
+        ids = ragged.to_tensor(default_value=PAD_ID)
+        length = tf.shape(ids)[1]
+        padded = (length + pad_to_multiple - 1) // pad_to_multiple * pad_to_multiple
+        return tf.pad(ids, [[0, 0], [0, padded - length]])
+
+    def decode_ids(self, ids):
+        """Output ids (EOS-terminated, 0-padded) → detokenized strings."""
+        self._require_tokenizer()
+        ids = tf.where(tf.equal(ids, EOS_ID), tf.zeros_like(ids), ids)
+        return self.tokenizer.detokenize(ids)
+
+    def translate(self, texts, return_attention=False):
+        """Translate a list of raw strings with the configured decoding (eager convenience;
+        export for serving). With `return_attention`, also returns `decode`'s outputs and the
+        source ids."""
+        ids = self.encode_texts(tf.constant(list(texts)))
+        key = tuple(sorted(self.decoding_config().items()))
+        if key not in self._compiled_decoders:
+            self._compiled_decoders[key] = tf.function(self.decode, jit_compile=True)
+        result = self._compiled_decoders[key](ids)
+        translations = [t.decode("utf-8") for t in self.decode_ids(result["ids"]).numpy()]
+        if return_attention:
+            return translations, result, ids
+        return translations
+
+    def _require_tokenizer(self):
+        if self.tokenizer is None:
+            raise ValueError("this model has no tokenizer: train it (zoo train) or call "
+                             "model.set_tokenizer(SubwordTokenizer...) first")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"max_length_ratio": self.max_length_ratio,
+                       "tokenizer": self.tokenizer_b64})
+        config.update(self.decoding_config())
+        return config
+
+
+def _first_hypothesis(result):
+    return {"ids": result.ids[:, 0], "attention": result.attention[:, 0],
+            "lengths": result.lengths[:, 0], "log_probs": result.log_probs[:, 0]}
