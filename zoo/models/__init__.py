@@ -3,5 +3,8 @@
 from zoo.models import translators  # noqa: F401  (registers the builders)
 from zoo.models.catalog import build, get_builder, list_models, resolve_config
 from zoo.models.rnn_translator import RNNTranslator
+from zoo.models.transformer_translator import TransformerTranslator
+from zoo.models.translator_base import Translator
 
-__all__ = ["RNNTranslator", "build", "get_builder", "list_models", "resolve_config"]
+__all__ = ["RNNTranslator", "TransformerTranslator", "Translator", "build", "get_builder",
+           "list_models", "resolve_config"]
