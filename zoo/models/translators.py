@@ -1,17 +1,27 @@
-"""Registered translation builders: one per attention variant, plus the no-attention baseline."""
+"""Registered translation builders: one per attention variant, the no-attention baseline and
+a Transformer. Every builder shares the data, training and decoding keys, so their YAMLs
+differ only in the architecture."""
+
+from typing import ClassVar
 
 from zoo import attention as attention_lib
 from zoo.config import ConfigError
 from zoo.models.catalog import register_model
 from zoo.models.rnn_translator import RNNTranslator
+from zoo.models.transformer_translator import TransformerTranslator
+from zoo.models.translator_base import DECODINGS
 
 
-class RNNTranslatorBuilder:
-    """Builds an `RNNTranslator` from a flat config (defaults below, merged under the YAML)."""
+class TranslatorBuilder:
+    """Shared defaults and checks of the translation builders (subclasses add the
+    architecture: `architecture_defaults`, `validate_architecture`, `build`)."""
 
-    name = "luong_translator"
+    name = None
     task = "translation"
-    default_attention = "luong_general"
+
+    @classmethod
+    def architecture_defaults(cls):
+        return {}
 
     @classmethod
     def defaults(cls):
@@ -27,15 +37,14 @@ class RNNTranslatorBuilder:
             "max_subwords": 50,
             "vocab_size": 8000,
             # architecture
-            "embedding_dim": 256,
-            "encoder_units": 256,
-            "encoder_layers": 2,
-            "bidirectional": True,
-            "decoder_units": 512,
-            "dropout": 0.2,
-            "attention": cls.default_attention,
-            "attention_options": {},
+            **cls.architecture_defaults(),
             "max_length_ratio": 1.5,
+            # decoding (translate and the validation BLEU; export serves greedy_decode)
+            "decoding": "greedy",
+            "beam_width": 5,
+            "length_penalty": 0.0,
+            "coverage_penalty": 0.0,
+            "n_best": 1,
             # training
             "batch_size": 64,
             "epochs": 5,
@@ -45,7 +54,7 @@ class RNNTranslatorBuilder:
             "final_lr_fraction": 0.05,
             "clip_norm": 1.0,
             "label_smoothing": 0.1,
-            "jit_compile": True,
+            "jit_compile": False,  # train step; see configs/luong_translator.yaml
             "seed": 0,
             "intra_op_threads": 0,
             "inter_op_threads": 0,
@@ -57,20 +66,66 @@ class RNNTranslatorBuilder:
 
     @classmethod
     def validate(cls, config):
+        for key in ("batch_size", "epochs", "vocab_size", "max_subwords", "beam_width",
+                    "n_best"):
+            if config[key] <= 0:
+                raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
+        if not 0 <= config["dropout"] < 1:
+            raise ConfigError(f"key 'dropout' must be in [0, 1), got {config['dropout']}")
+        if config["decoding"] not in DECODINGS:
+            raise ConfigError(f"key 'decoding' must be one of {', '.join(DECODINGS)}, got "
+                              f"{config['decoding']!r}")
+        if config["n_best"] > config["beam_width"]:
+            raise ConfigError(f"key 'n_best' ({config['n_best']}) must be at most beam_width "
+                              f"({config['beam_width']})")
+        for key in ("length_penalty", "coverage_penalty"):
+            if config[key] < 0:
+                raise ConfigError(f"key {key!r} must be >= 0, got {config[key]}")
+        cls.validate_architecture(config)
+
+    @classmethod
+    def validate_architecture(cls, config):
+        pass
+
+    @classmethod
+    def decoding_kwargs(cls, config):
+        return {key: config[key] for key in ("max_length_ratio", "decoding", "beam_width",
+                                             "length_penalty", "coverage_penalty", "n_best")}
+
+
+class RNNTranslatorBuilder(TranslatorBuilder):
+    """Builds an `RNNTranslator` from a flat config; subclasses pick the attention."""
+
+    default_attention = "luong_general"
+    default_attention_options: ClassVar[dict] = {}
+
+    @classmethod
+    def architecture_defaults(cls):
+        return {
+            "embedding_dim": 256,
+            "encoder_units": 256,
+            "encoder_layers": 2,
+            "bidirectional": True,
+            "decoder_units": 512,
+            "dropout": 0.2,
+            "attention": cls.default_attention,
+            "attention_options": dict(cls.default_attention_options),
+        }
+
+    @classmethod
+    def validate_architecture(cls, config):
         attention = config["attention"]
         if attention is not None and attention not in attention_lib.names():
             raise ConfigError(f"key 'attention': unknown attention {attention!r}; registered: "
                               f"{', '.join(attention_lib.names())} (or null for none)")
+        if attention is None and config["coverage_penalty"]:
+            raise ConfigError("key 'coverage_penalty' needs attention weights; attention is "
+                              "null")
         directions = 2 if config["bidirectional"] else 1
         if config["encoder_units"] * directions != config["decoder_units"]:
             raise ConfigError(
                 f"key 'decoder_units' ({config['decoder_units']}) must equal encoder_units × "
                 f"directions ({config['encoder_units']} × {directions})")
-        for key in ("batch_size", "epochs", "vocab_size", "max_subwords"):
-            if config[key] <= 0:
-                raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
-        if not 0 <= config["dropout"] < 1:
-            raise ConfigError(f"key 'dropout' must be in [0, 1), got {config['dropout']}")
 
     @classmethod
     def build(cls, config, tokenizer=None):
@@ -85,9 +140,9 @@ class RNNTranslatorBuilder:
             dropout=config["dropout"],
             attention=config["attention"],
             attention_options=config["attention_options"],
-            max_length_ratio=config["max_length_ratio"],
             tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
             name=config["model"],
+            **cls.decoding_kwargs(config),
         )
         model.build()
         return model
@@ -95,5 +150,143 @@ class RNNTranslatorBuilder:
 
 @register_model
 class LuongTranslator(RNNTranslatorBuilder):
+    """Luong et al. 2015 global attention, "general" score (the spine's model)."""
     name = "luong_translator"
     default_attention = "luong_general"
+
+
+@register_model
+class LuongDotTranslator(RNNTranslatorBuilder):
+    """Luong et al. 2015 global attention, "dot" score."""
+    name = "luong_dot_translator"
+    default_attention = "luong_dot"
+
+
+@register_model
+class LuongConcatTranslator(RNNTranslatorBuilder):
+    """Luong et al. 2015 global attention, "concat" score."""
+    name = "luong_concat_translator"
+    default_attention = "luong_concat"
+
+
+@register_model
+class BahdanauTranslator(RNNTranslatorBuilder):
+    """Bahdanau et al. 2015 additive attention."""
+    name = "bahdanau_translator"
+    default_attention = "additive"
+
+
+@register_model
+class NormedBahdanauTranslator(RNNTranslatorBuilder):
+    """Additive attention with a weight-normalised score vector (Salimans & Kingma 2016)."""
+    name = "normed_bahdanau_translator"
+    default_attention = "additive"
+    default_attention_options: ClassVar[dict] = {"normalize": True}
+
+
+@register_model
+class CosineTranslator(RNNTranslatorBuilder):
+    """Scaled cosine attention with a learned temperature."""
+    name = "cosine_translator"
+    default_attention = "cosine"
+
+
+@register_model
+class ScaledDotTranslator(RNNTranslatorBuilder):
+    """One scaled dot-product head with learned Q/K/V projections (Vaswani et al. 2017)."""
+    name = "scaled_dot_translator"
+    default_attention = "scaled_dot_product"
+
+
+@register_model
+class MultiHeadTranslator(RNNTranslatorBuilder):
+    """Multi-head cross-attention (Vaswani et al. 2017) in the recurrent decoder."""
+    name = "multi_head_translator"
+    default_attention = "multi_head"
+    default_attention_options: ClassVar[dict] = {"num_heads": 8}
+
+
+@register_model
+class LocalTranslator(RNNTranslatorBuilder):
+    """Luong et al. 2015 local-p attention (predicted window, Gaussian-weighted)."""
+    name = "local_translator"
+    default_attention = "local"
+    default_attention_options: ClassVar[dict] = {"mode": "p", "window_size": 10}
+
+
+@register_model
+class LocationTranslator(RNNTranslatorBuilder):
+    """Chorowski et al. 2015 location-sensitive attention."""
+    name = "location_translator"
+    default_attention = "location_sensitive"
+
+
+@register_model
+class MonotonicTranslator(RNNTranslatorBuilder):
+    """Raffel et al. 2017 monotonic attention (expected alignment in training, hard at
+    inference)."""
+    name = "monotonic_translator"
+    default_attention = "monotonic"
+
+
+@register_model
+class HardTranslator(RNNTranslatorBuilder):
+    """Hard attention, Gumbel-softmax straight-through in training, argmax at inference."""
+    name = "hard_translator"
+    default_attention = "hard"
+
+
+@register_model
+class Seq2SeqTranslator(RNNTranslatorBuilder):
+    """The no-attention baseline (Sutskever et al. 2014): the decoder starts from the
+    encoder's final states and never looks at the source again."""
+    name = "seq2seq_translator"
+    default_attention = None
+
+
+@register_model
+class TransformerTranslatorBuilder(TranslatorBuilder):
+    """A small Transformer (Vaswani et al. 2017): pre-norm encoder-decoder, multi-head self-
+    and cross-attention, sinusoidal positions."""
+
+    name = "transformer_translator"
+
+    @classmethod
+    def architecture_defaults(cls):
+        return {
+            "attention": "multi_head",  # fixed: recorded in MLflow like the RNN variants
+            "d_model": 256,
+            "num_layers": 3,
+            "num_heads": 4,
+            "ffn_dim": 1024,
+            "dropout": 0.1,
+        }
+
+    @classmethod
+    def validate_architecture(cls, config):
+        if config["attention"] != "multi_head":
+            raise ConfigError(f"key 'attention': {cls.name} uses multi_head attention "
+                              f"throughout, got {config['attention']!r}")
+        for key in ("d_model", "num_layers", "num_heads", "ffn_dim"):
+            if config[key] <= 0:
+                raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
+        if config["d_model"] % config["num_heads"]:
+            raise ConfigError(f"key 'd_model' ({config['d_model']}) must be divisible by "
+                              f"num_heads ({config['num_heads']})")
+
+    @classmethod
+    def build(cls, config, tokenizer=None):
+        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
+        model = TransformerTranslator(
+            vocab_size=vocab_size,
+            d_model=config["d_model"],
+            num_layers=config["num_layers"],
+            num_heads=config["num_heads"],
+            ffn_dim=config["ffn_dim"],
+            dropout=config["dropout"],
+            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
+            name=config["model"],
+            **cls.decoding_kwargs(config),
+        )
+        model.build()
+        return model
