@@ -22,6 +22,19 @@ def configure():
     return uri
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+
+
+def use_experiment(name):
+    """Make `name` the active experiment (created if missing), marked as model training so
+    the MLflow 3 UI opens it on its runs rather than on GenAI traces."""
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) is None:
+        mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG,
+                                                 "custom_model_development")
+    return experiment
+
+
 def flatten_params(config):
     """Config → MLflow params: scalars as they are, containers as compact JSON."""
     params = {}

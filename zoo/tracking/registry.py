@@ -1,0 +1,102 @@
+"""The trained model in MLflow: the XLA SavedModel that `zoo export` would write, logged as an
+MLflow model of the run and registered as a new version of the builder's registered model."""
+
+import mlflow
+import numpy as np
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Schema, TensorSpec
+
+SERVING_MODEL_NAME = "serving_model"
+
+_OUTPUTS = {  # name → (dtype, shape) of the translation signature (export.saved_model)
+    "translation": ("O", (-1,)),
+    "attention": ("float32", (-1, -1, -1)),
+    "source_tokens": ("O", (-1, -1)),
+    "target_tokens": ("O", (-1, -1)),
+    "target_lengths": ("int32", (-1,)),
+}
+
+
+def serving_signature():
+    # Unnamed: MLflow hands a named input to the module as a dict, which `tf.Module` models
+    # do not take; the module's one input is the `text` strings.
+    inputs = Schema([TensorSpec(np.dtype("O"), (-1,))])
+    outputs = Schema([TensorSpec(np.dtype(dtype), shape, name)
+                      for name, (dtype, shape) in _OUTPUTS.items()])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def pip_requirements():
+    import keras
+    import tensorflow as tf
+    import tensorflow_text
+
+    return [f"tensorflow=={tf.__version__}", f"tensorflow-text=={tensorflow_text.__version__}",
+            f"keras=={keras.__version__}", f"mlflow=={mlflow.__version__}"]
+
+
+def registered_version(name, run_id, client=None):
+    """The version of registered model `name` that run `run_id` created, or None."""
+    client = client or mlflow.MlflowClient()
+    try:
+        versions = client.search_model_versions(f"run_id = '{run_id}'")
+    except mlflow.exceptions.MlflowException:
+        return None
+    versions = [v for v in versions if v.name == name]
+    return max(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def _pyfunc_module(serving_module):
+    """The serving module with a `__call__` (what MLflow's pyfunc flavor of a `tf.Module`
+    calls) that is its `serve` signature."""
+    import tensorflow as tf
+
+    class PyfuncServingModule(serving_module):
+        @tf.function(input_signature=serving_module.serve.input_signature)
+        def __call__(self, *args):
+            return self.serve(*args)
+
+    return PyfuncServingModule
+
+
+def log_serving_model(model, config, run_id, jit_compile=True, client=None):
+    """Log `model`'s serving SavedModel (text in → translation, attention, tokens out; the
+    numeric core XLA-compiled) as the MLflow model `serving_model` of run `run_id` and register
+    it as a new version of `config["model"]`. A run that already registered a version (a
+    resumed training that got that far) gets that version back. Returns the `ModelVersion`.
+
+    Loading it needs TensorFlow Text's ops registered (`import tensorflow_text`) first:
+    `mlflow.pyfunc.load_model("models:/luong_translator/1").predict(np.array([...]))`.
+    """
+    import mlflow.tensorflow
+
+    from export.saved_model import SERVING_MODULES  # export imports zoo: import it late
+
+    client = client or mlflow.MlflowClient()
+    name = config["model"]
+    existing = registered_version(name, run_id, client)
+    if existing is not None:
+        return existing
+    module = _pyfunc_module(SERVING_MODULES[config["task"]])(model, jit_compile=jit_compile)
+    signatures = {"serving_default": module.serve.get_concrete_function()}
+    info = mlflow.tensorflow.log_model(
+        module,
+        name=SERVING_MODEL_NAME,
+        saved_model_kwargs={"signatures": signatures},
+        signature=serving_signature(),
+        pip_requirements=pip_requirements(),
+        registered_model_name=name,
+        metadata={"zoo.model": name, "zoo.task": config["task"],
+                  "zoo.attention": str(config.get("attention")), "jit_compile": jit_compile,
+                  "serving": "TF Serving SavedModel, signature serving_default; export with "
+                             f"`zoo export models:/{name}/<version>`"},
+        tags={"zoo.model": name, "zoo.attention": str(config.get("attention"))},
+    )
+    version = info.registered_model_version
+    if version is None:
+        return registered_version(name, run_id, client)
+    model_version = client.get_model_version(name, str(version))
+    client.set_model_version_tag(name, str(version), "zoo.run_id", run_id)
+    client.set_model_version_tag(name, str(version), "zoo.attention",
+                                 str(config.get("attention")))
+    return model_version
