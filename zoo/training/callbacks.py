@@ -1,8 +1,12 @@
-"""Keras callbacks for tracked training."""
+"""Keras callbacks for tracked training, and the per-epoch checkpoint a killed training resumes
+from."""
 
+import json
 import math
 import os
+import shutil
 import time
+from pathlib import Path
 
 import keras
 import mlflow
@@ -16,6 +20,8 @@ class TimeBudget(keras.callbacks.Callback):
     planned steps will not fit, ends the cosine at the step the budget will allow, so a budget-
     stopped run still finishes at its low learning rate. `reserve` is the fraction of the budget
     kept for evaluations at epoch ends.
+
+    A resumed training (`restore`) counts the time and steps of the attempts before it.
     """
 
     def __init__(self, minutes, schedule=None, measure_after=150, reserve=0.08):
@@ -26,8 +32,32 @@ class TimeBudget(keras.callbacks.Callback):
         self.reserve = reserve
         self.start = None
         self.exhausted = False
-        self.steps = 0
+        self.steps = 0            # optimizer steps, counting those of earlier attempts
+        self.previous_seconds = 0.0
+        self.first_step = 0       # `steps` when this attempt began
         self.mark = None
+
+    def restore(self, state):
+        """Continue from `state()` of an earlier attempt."""
+        self.steps = self.first_step = int(state.get("steps", 0))
+        self.previous_seconds = float(state.get("elapsed_seconds", 0.0))
+        self.exhausted = bool(state.get("exhausted", False))
+        total = state.get("schedule_total_steps")
+        if self.schedule is not None and total is not None:
+            self.schedule.total_steps.assign(float(total))
+
+    def state(self):
+        state = {"steps": self.steps, "elapsed_seconds": self.elapsed(),
+                 "exhausted": self.exhausted}
+        if self.schedule is not None:
+            state["schedule_total_steps"] = float(
+                keras.ops.convert_to_numpy(self.schedule.total_steps))
+        return state
+
+    def elapsed(self):
+        """Training seconds so far, this attempt and the earlier ones."""
+        current = time.monotonic() - self.start if self.start is not None else 0.0
+        return self.previous_seconds + current
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
@@ -37,42 +67,163 @@ class TimeBudget(keras.callbacks.Callback):
         now = time.monotonic()
         if not self.seconds:
             return
+        done = self.steps - self.first_step
         if self.schedule is not None:
-            if self.steps == self.measure_after:
+            if done == self.measure_after:
                 self.mark = (self.steps, now)
-            elif self.mark and self.steps == 2 * self.measure_after:
+            elif self.mark and done == 2 * self.measure_after:
                 rate = (self.steps - self.mark[0]) / (now - self.mark[1])
-                remaining = self.seconds * (1.0 - self.reserve) - (now - self.start)
+                remaining = self.seconds * (1.0 - self.reserve) - self.elapsed()
                 affordable = self.steps + max(remaining, 0.0) * rate
                 planned = float(keras.ops.convert_to_numpy(self.schedule.total_steps))
                 if affordable < planned:
                     self.schedule.total_steps.assign(affordable)
                     print(f"time budget: {rate:.2f} steps/s, cosine decay now ends at step "
                           f"{affordable:.0f} (planned {planned:.0f})", flush=True)
-        if now - self.start > self.seconds:
+        if self.elapsed() > self.seconds:
             self.exhausted = True
             self.model.stop_training = True
 
 
+class RunCheckpoint:
+    """The training state at the end of each epoch, in `directory`, written atomically.
+
+    Each epoch goes to `epoch-NNNN/` (`state.weights.h5`: the model's weights and the
+    optimizer's state, `state.json`: epoch, per-epoch metrics, best epoch, time budget),
+    built under a temporary name and renamed into place; then `latest.json` (replaced
+    atomically) points at it. A process killed at any moment leaves the previous complete
+    checkpoint as the latest. Only the latest and the best-by-validation-loss epochs are
+    kept: the best epoch's `state.weights.h5` holds the best weights.
+    """
+
+    POINTER = "latest.json"
+    WEIGHTS = "state.weights.h5"
+    STATE = "state.json"
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+
+    def latest(self):
+        """The newest complete checkpoint's state (with `path`), or None."""
+        try:
+            pointer = json.loads((self.directory / self.POINTER).read_text())
+        except FileNotFoundError:
+            return None
+        path = self.directory / pointer["directory"]
+        state = json.loads((path / self.STATE).read_text())
+        state["path"] = str(path)
+        return state
+
+    def epoch_dir(self, epoch):
+        return self.directory / f"epoch-{epoch:04d}"
+
+    def best_weights(self, state=None):
+        """Path of the best epoch's weights (None before the first checkpoint)."""
+        state = state or self.latest()
+        if not state or not state.get("best_epoch"):
+            return None
+        return self.epoch_dir(state["best_epoch"]) / self.WEIGHTS
+
+    def save(self, model, state):
+        epoch = int(state["epoch"])
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.epoch_dir(epoch)
+        temporary = self.directory / f".{final.name}.tmp-{os.getpid()}"
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        model.save_weights(temporary / self.WEIGHTS)
+        _write_synced(temporary / self.STATE, json.dumps(state, indent=1, default=float))
+        _fsync_path(temporary / self.WEIGHTS)
+        _fsync_path(temporary)
+        if final.exists():  # left by an attempt killed before it moved the pointer
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        _fsync_path(self.directory)
+        pointer = self.directory / f".{self.POINTER}.tmp-{os.getpid()}"
+        _write_synced(pointer, json.dumps({"directory": final.name, "epoch": epoch}))
+        os.replace(pointer, self.directory / self.POINTER)
+        _fsync_path(self.directory)
+        keep = {final.name, f"epoch-{int(state.get('best_epoch') or 0):04d}"}
+        for path in self.directory.iterdir():
+            stale_epoch = path.name.startswith("epoch-") and path.name not in keep
+            if stale_epoch or (path.name.startswith(".") and ".tmp-" in path.name):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        return final
+
+    def restore(self, model):
+        """Load the latest checkpoint's weights and optimizer state into the compiled `model`;
+        return its state, or None when there is no checkpoint."""
+        state = self.latest()
+        if state is None:
+            return None
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(Path(state["path"]) / self.WEIGHTS)
+        return state
+
+
+def _write_synced(path, text):
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_path(path):
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 class EpochTracker(keras.callbacks.Callback):
-    """At each epoch end: task metric, learning rate, tokens/s → MLflow (step = epoch), and the
-    best-by-validation-loss weights saved atomically (write to a temp file, then rename).
+    """At each epoch end: task metric, learning rate, tokens/s; the training state checkpointed
+    (`RunCheckpoint`, with this epoch's metrics), and only then the metrics → MLflow (step =
+    epoch), so a resumed training neither loses nor repeats an epoch's metrics.
 
     Args:
         evaluate: callable `() -> dict` of task metrics on the validation set (e.g. BLEU).
         tokens_per_epoch: target tokens in one epoch, for throughput.
-        checkpoint_path: where the best weights go (`*.weights.h5`).
+        checkpoint: a `RunCheckpoint` (or None: no checkpoints).
+        time_budget: the `TimeBudget` callback (its state goes into the checkpoint).
+        log_metrics: callable `(metrics, step)`; default `mlflow.log_metrics`.
     """
 
-    def __init__(self, evaluate, tokens_per_epoch, checkpoint_path, time_budget=None):
+    def __init__(self, evaluate, tokens_per_epoch, checkpoint=None, time_budget=None,
+                 log_metrics=None):
         super().__init__()
         self.evaluate = evaluate
         self.tokens_per_epoch = tokens_per_epoch
-        self.checkpoint_path = checkpoint_path
+        self.checkpoint = checkpoint
         self.time_budget = time_budget
+        self.log_metrics = log_metrics or (
+            lambda metrics, step: mlflow.log_metrics(metrics, step=step))
         self.best_val_loss = math.inf
         self.best_epoch = None
         self.history = []
+
+    def restore(self, state):
+        """Continue from a checkpoint's state."""
+        self.history = list(state.get("history", []))
+        self.best_epoch = state.get("best_epoch")
+        best = state.get("best_val_loss")
+        self.best_val_loss = math.inf if best is None else float(best)
+
+    def state(self, epoch):
+        state = {"epoch": epoch, "history": self.history, "best_epoch": self.best_epoch,
+                 "best_val_loss": None if math.isinf(self.best_val_loss) else self.best_val_loss}
+        if self.time_budget is not None:
+            state["time_budget"] = self.time_budget.state()
+        return state
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.monotonic()
@@ -94,12 +245,13 @@ class EpochTracker(keras.callbacks.Callback):
             fraction = min(1.0, self.steps / max(total, 1))
         metrics["target_tokens_per_second"] = self.tokens_per_epoch * fraction / seconds
         metrics.update(self.evaluate())
-        mlflow.log_metrics(metrics, step=epoch + 1)
         self.history.append({"epoch": epoch + 1, **metrics})
-        if metrics.get("val_loss", -math.inf) < self.best_val_loss:
+        if metrics.get("val_loss", math.inf) < self.best_val_loss:
             self.best_val_loss = metrics["val_loss"]
             self.best_epoch = epoch + 1
-            save_weights_atomically(self.model, self.checkpoint_path)
+        if self.checkpoint is not None:
+            self.checkpoint.save(self.model, self.state(epoch + 1))
+        self.log_metrics(metrics, epoch + 1)
         summary = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
         print(f"epoch {epoch + 1}: {summary}", flush=True)
 

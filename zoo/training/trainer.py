@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ from zoo import data as data_lib
 from zoo import metrics, tracking
 from zoo.models import catalog
 from zoo.text import SubwordTokenizer
-from zoo.training.callbacks import EpochTracker, TimeBudget
+from zoo.tracking import registry
+from zoo.training.callbacks import EpochTracker, RunCheckpoint, TimeBudget
 from zoo.training.losses import SmoothedSequenceLoss
 from zoo.training.schedules import WarmupCosineDecay
 from zoo.training.translation_data import (
@@ -38,6 +40,7 @@ class TrainingResult:
     metrics: dict
     model_path: Path
     history: list
+    model_version: str | None = None  # the run's version of the registered model
 
 
 def configure_threads(config):
@@ -71,53 +74,138 @@ def batched_translate(model, sources, batch_size=64):
     return outputs
 
 
-def train(config_or_name, overrides=None, output_dir=RUNS_DIR, verbose=1):
+def train(config_or_name=None, overrides=None, output_dir=RUNS_DIR, verbose=1, resume=None):
     """Train the model a config names; every step tracked in one MLflow run.
 
     Args:
         config_or_name: a registered model name or a YAML config path.
         overrides: dict of config keys to override.
-        output_dir: local directory for checkpoints and the trained `.keras` model.
+        output_dir: local directory for the run directories (`<output_dir>/<run_id>/`: config,
+            tokenizer, per-epoch checkpoints, the trained `.keras` model).
+        resume: a run id: continue that (killed or failed) run from its last checkpoint, in
+            the same MLflow run, with its own config and tokenizer (`config_or_name` and
+            `overrides` must then be left out).
 
     Returns:
         `TrainingResult`.
     """
+    if resume is not None:
+        if config_or_name is not None or overrides:
+            raise ValueError("resume: a resumed run keeps its own config; give no config "
+                             "and no overrides")
+        return resume_training(resume, output_dir, verbose)
+    if config_or_name is None:
+        raise ValueError("train: give a config (a registered model name or a YAML path)")
     config = catalog.resolve_config(config_or_name, overrides)
     configure_threads(config)
     keras.utils.set_random_seed(config["seed"])
     tracking.configure()
-    mlflow.set_experiment(config["task"])
-
-    train_sources, train_targets = data_lib.read_parallel(config, "train")
-    valid_sources, valid_targets = data_lib.read_parallel(config, "valid")
-    data_hash = dataset_hash(train_sources, train_targets)
+    tracking.use_experiment(config["task"])
+    data = _read_data(config)
 
     with mlflow.start_run() as run:
         run_id = run.info.run_id
         mlflow.set_tag("mlflow.runName", tracking.run_name(config, run_id[:8]))
-        mlflow.set_tags(tracking.run_tags(config, data_hash))
+        run_dir = (Path(output_dir) / run_id).resolve()
+        mlflow.set_tags(tracking.run_tags(config, data["hash"]) | {"zoo.run_dir": str(run_dir)})
         mlflow.log_params(tracking.flatten_params(config))
-        run_dir = Path(output_dir) / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            result = _train_in_run(config, run_id, run_dir, train_sources, train_targets,
-                                   valid_sources, valid_targets, verbose)
-        except BaseException:
-            mlflow.end_run(status="FAILED")
-            raise
-    return result
+        return _train_guarded(config, run_id, run_dir, data, verbose)
 
 
-def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_sources,
-                  valid_targets, verbose):
+def resume_training(run_id, output_dir=RUNS_DIR, verbose=1):
+    """Continue run `run_id` from its last checkpoint (see `train(resume=...)`).
+
+    The run directory is `<output_dir>/<run_id>`, else the one the run's `zoo.run_dir` tag
+    names. Its config and tokenizer come from there, else from the run's artifacts; without
+    a checkpoint (killed in its first epoch) the run trains again from epoch 1.
+    """
+    tracking.configure()
+    client = mlflow.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        raise ValueError(f"resume: no run {run_id!r} in {tracking.tracking_uri()}") from None
+    if run.info.status == "FINISHED":
+        raise ValueError(f"resume: run {run_id} ({run.info.run_name}) has already finished")
+    run_dir = Path(output_dir).resolve() / run_id
+    tagged = run.data.tags.get("zoo.run_dir")
+    if not run_dir.is_dir() and tagged and Path(tagged).is_dir():
+        run_dir = Path(tagged)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = _restore_file(client, run_id, run_dir, "config.yaml")
+    if config is None:
+        raise ValueError(f"resume: run {run_id} has no config.yaml in {run_dir} nor among its "
+                         "artifacts; it cannot be resumed")
+    saved = yaml.safe_load(config.read_text())
+    # Re-resolved so keys a builder gained since get their defaults; the run's values win.
+    config = catalog.resolve_config(saved["model"],
+                                    {k: v for k, v in saved.items() if k != "model"})
+    configure_threads(config)
+    # Seeding resets TensorFlow's eager context, which drops tf-text's SentencePiece resources:
+    # the tokenizer must be made after it.
+    keras.utils.set_random_seed(config["seed"])
+    tokenizer_file = _restore_file(client, run_id, run_dir, "tokenizer/subword.model")
+    tokenizer = SubwordTokenizer.load(tokenizer_file) if tokenizer_file else None
+    data = _read_data(config)
+    expected = run.data.tags.get("zoo.dataset_hash")
+    if expected and expected != data["hash"]:
+        raise ValueError(f"resume: the training data changed since run {run_id} started "
+                         f"(content hash {data['hash']}, the run has {expected})")
+    resumes = int(run.data.tags.get("zoo.resumes", "0")) + 1
+    with mlflow.start_run(run_id=run_id):
+        mlflow.set_tag("zoo.resumes", str(resumes))
+        return _train_guarded(config, run_id, run_dir, data, verbose, tokenizer=tokenizer,
+                              resumed=True)
+
+
+def _restore_file(client, run_id, run_dir, relative):
+    """`run_dir/relative`, fetched from the run's artifacts when it is not there; or None."""
+    path = run_dir / relative
+    if path.is_file():
+        return path
+    try:
+        local = client.download_artifacts(run_id, relative, tempfile.mkdtemp(prefix="zoo-"))
+    except (mlflow.exceptions.MlflowException, OSError):
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(local, path)
+    return path
+
+
+def _read_data(config):
+    train_sources, train_targets = data_lib.read_parallel(config, "train")
+    valid_sources, valid_targets = data_lib.read_parallel(config, "valid")
+    return {"train": (train_sources, train_targets), "valid": (valid_sources, valid_targets),
+            "hash": dataset_hash(train_sources, train_targets)}
+
+
+def _train_guarded(*args, **kwargs):
+    """`_train_in_run`, the run marked FAILED (KILLED on Ctrl-C) if it raises."""
+    try:
+        return _train_in_run(*args, **kwargs)
+    except KeyboardInterrupt:
+        mlflow.end_run(status="KILLED")
+        raise
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+
+
+def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resumed=False):
     started = time.monotonic()
-    tokenizer = SubwordTokenizer.train(train_sources + train_targets,
-                                       vocab_size=config["vocab_size"])
+    metric_log = tracking.MetricLog.for_run(run_id) if resumed else tracking.MetricLog(run_id)
+    train_sources, train_targets = data["train"]
+    valid_sources, valid_targets = data["valid"]
+    if tokenizer is None:
+        tokenizer = SubwordTokenizer.train(train_sources + train_targets,
+                                           vocab_size=config["vocab_size"])
+    _save_run_setup(config, tokenizer, run_dir)
     train_src, train_tgt, _ = tokenize_pairs(tokenizer, train_sources, train_targets,
                                              config["max_subwords"])
     valid_src, valid_tgt, _ = tokenize_pairs(tokenizer, valid_sources, valid_targets)
     kept = int(train_src.nrows())
-    mlflow.log_metric("train_pairs", kept)
+    metric_log.log({"train_pairs": kept})
     if kept < 2 * config["batch_size"]:
         raise ValueError(
             f"only {kept} training pairs have ≤ max_subwords={config['max_subwords']} subwords "
@@ -139,7 +227,7 @@ def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_s
         loss=SmoothedSequenceLoss(config["label_smoothing"]),
         jit_compile=config["jit_compile"],
     )
-    mlflow.log_metric("parameters", model.count_params())
+    metric_log.log({"parameters": model.count_params()})
 
     bleu_sources = valid_sources[: config["val_bleu_limit"] or None]
     bleu_references = valid_targets[: config["val_bleu_limit"] or None]
@@ -148,18 +236,39 @@ def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_s
         scores = metrics.corpus_bleu(batched_translate(model, bleu_sources), bleu_references)
         return {"val_bleu": scores["bleu"], "val_chrf": scores["chrf"]}
 
-    checkpoint = run_dir / "best.weights.h5"
+    checkpoint = RunCheckpoint(run_dir / "checkpoints")
     budget = TimeBudget(config["time_budget_minutes"], schedule)
-    tracker = EpochTracker(evaluate, target_token_count(train_tgt), str(checkpoint), budget)
+    tracker = EpochTracker(evaluate, target_token_count(train_tgt), checkpoint, budget,
+                           log_metrics=lambda values, step: metric_log.log(values, step))
     artifacts = Path(tempfile.mkdtemp(prefix="zoo-artifacts-"))
-    _log_setup_artifacts(config, tokenizer, artifacts)
+    logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
+    if not {"config.yaml", "tokenizer"} <= logged:  # a resumed run keeps what it logged
+        _log_setup_artifacts(config, tokenizer, artifacts)
 
-    model.fit(train_data, validation_data=valid_data, epochs=config["epochs"],
-              steps_per_epoch=steps_per_epoch, callbacks=[budget, tracker], verbose=verbose,
-              shuffle=False)
-    train_seconds = time.monotonic() - started
-    if checkpoint.exists():
-        model.load_weights(checkpoint)
+    initial_epoch = 0
+    state = checkpoint.restore(model) if resumed else None
+    if state is not None:
+        initial_epoch = int(state["epoch"])
+        tracker.restore(state)
+        budget.restore(state.get("time_budget", {}))
+        for entry in tracker.history:  # epochs checkpointed but not yet in MLflow
+            metric_log.log({k: v for k, v in entry.items() if k != "epoch"}, entry["epoch"])
+        mlflow.set_tag("zoo.resumed_from_epoch", str(initial_epoch))
+        print(f"resuming run {run_id} after epoch {initial_epoch} of {config['epochs']}",
+              flush=True)
+    elif resumed:
+        print(f"resuming run {run_id}: no checkpoint yet, training from epoch 1", flush=True)
+
+    if initial_epoch < config["epochs"] and not budget.exhausted:
+        # The shuffled, repeated stream continues where the checkpointed epoch left it.
+        stream = train_data.skip(initial_epoch * steps_per_epoch) if initial_epoch else train_data
+        model.fit(stream, validation_data=valid_data, epochs=config["epochs"],
+                  initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                  callbacks=[budget, tracker], verbose=verbose, shuffle=False)
+    train_seconds = budget.elapsed()
+    best = checkpoint.best_weights()
+    if best is not None and best.exists():
+        model.load_weights(best)
 
     final = {"train_seconds": train_seconds, "best_epoch": tracker.best_epoch or 0}
     test_sources, test_targets = data_lib.read_parallel(config, "test")
@@ -168,15 +277,34 @@ def _train_in_run(config, run_id, run_dir, train_sources, train_targets, valid_s
     final["test_decode_seconds"] = time.monotonic() - decode_start
     scores = metrics.corpus_bleu(hypotheses, test_targets)
     final.update({"test_bleu": scores["bleu"], "test_chrf": scores["chrf"]})
-    mlflow.log_metrics(final)
+    metric_log.log(final)
 
     _log_result_artifacts(config, model, valid_sources, valid_targets, artifacts)
     model_path = run_dir / "model.keras"
     save_model_atomically(model, model_path)
     mlflow.log_artifact(str(model_path), "model")
+    version = registry.log_serving_model(model, config, run_id)
+    mlflow.set_tag("zoo.registered_model", f"models:/{version.name}/{version.version}")
+    shutil.rmtree(checkpoint.directory, ignore_errors=True)  # the run is complete
     print(f"test BLEU {scores['bleu']:.2f} (chrF {scores['chrf']:.1f}), "
-          f"trained {train_seconds / 60:.1f} min, run {run_id}", flush=True)
-    return TrainingResult(run_id, model, config, final, model_path, tracker.history)
+          f"trained {train_seconds / 60:.1f} min ({time.monotonic() - started:.0f} s in this "
+          f"process), run {run_id}, registered models:/{version.name}/{version.version}",
+          flush=True)
+    return TrainingResult(run_id, model, config, final, model_path, tracker.history,
+                          model_version=version.version)
+
+
+def _save_run_setup(config, tokenizer, run_dir):
+    """The run directory's own copy of the config and tokenizer, for `--resume`."""
+    tokenizer_dir = run_dir / "tokenizer"
+    tokenizer_dir.mkdir(parents=True, exist_ok=True)
+    for path, write in ((tokenizer_dir / "subword.model", tokenizer.save),
+                        (run_dir / "config.yaml",
+                         lambda p: Path(p).write_text(yaml.safe_dump(config, sort_keys=True)))):
+        if not path.exists():
+            temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+            write(temporary)
+            os.replace(temporary, path)
 
 
 def save_model_atomically(model, path):
