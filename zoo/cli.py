@@ -2,6 +2,9 @@
 
     zoo list
     zoo train configs/luong_translator.yaml --set epochs=2 --set attention=cosine
+    zoo train --resume <run id>
+    zoo runs compare --experiment translation
+    zoo ui
     zoo export luong_translator --model-dir export/
     zoo serve export/ --port 8500
     zoo predict --server localhost:8500 --model luong_translator "Ein Mann fährt Fahrrad."
@@ -28,8 +31,17 @@ def _cmd_train(args):
     from zoo.training import train
 
     overrides = dict(parse_assignment(item) for item in args.set)
-    result = train(args.config, overrides, output_dir=args.output_dir,
-                   verbose=1 if sys.stdout.isatty() else 2)
+    if (args.config is None) == (args.resume is None):
+        print("zoo train: error: give a config, or --resume RUN_ID (not both)", file=sys.stderr)
+        return 2
+    try:
+        result = train(args.config, overrides, output_dir=args.output_dir,
+                       verbose=1 if sys.stdout.isatty() else 2, resume=args.resume)
+    except ValueError as error:
+        if args.resume is None:
+            raise
+        print(f"zoo train: error: {error}", file=sys.stderr)
+        return 2
     print(f"run {result.run_id}: " + ", ".join(
         f"{key} {value:.4g}" for key, value in result.metrics.items()))
     return 0
@@ -47,6 +59,26 @@ def _cmd_export(args):
 
         print(check_saved_model(path).summary())
     return 0
+
+
+def _cmd_runs_compare(args):
+    from zoo import tracking
+
+    tracking.configure()
+    rows = tracking.sort_rows(tracking.compare_runs(args.experiment, max_runs=args.max_runs),
+                              args.sort)
+    if args.model:
+        rows = [row for row in rows if row["model"] == args.model]
+    print(f"experiment {args.experiment!r} in {tracking.tracking_uri()}: {len(rows)} runs")
+    if rows:
+        print(tracking.format_table(rows))
+    return 0
+
+
+def _cmd_ui(args):
+    from zoo.tracking import ui
+
+    return ui.run_ui(host=args.host, port=args.port)
 
 
 def _cmd_serve(args):
@@ -83,11 +115,31 @@ def build_parser():
         func=_cmd_list)
 
     train = commands.add_parser("train", help="train a model, tracked in MLflow")
-    train.add_argument("config", help="configs/<model>.yaml or a registered model name")
+    train.add_argument("config", nargs="?", default=None,
+                       help="configs/<model>.yaml or a registered model name")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key (repeatable)")
     train.add_argument("--output-dir", default="runs", help="checkpoints and trained models")
+    train.add_argument("--resume", metavar="RUN_ID", default=None,
+                       help="continue a killed or failed run from its last epoch checkpoint, in "
+                            "the same MLflow run (no config then)")
     train.set_defaults(func=_cmd_train)
+
+    runs = commands.add_parser("runs", help="MLflow runs of the zoo")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True)
+    compare = runs_commands.add_parser("compare", help="table of an experiment's runs: model, "
+                                                       "attention, BLEU, wall time, tokens/s")
+    compare.add_argument("--experiment", default="translation", help="experiment (= task) name")
+    compare.add_argument("--sort", choices=["bleu", "time", "tokens", "started"],
+                         default="started", help="order of the rows (default: newest first)")
+    compare.add_argument("--model", default=None, help="only this model's runs")
+    compare.add_argument("--max-runs", type=int, default=200)
+    compare.set_defaults(func=_cmd_runs_compare)
+
+    ui = commands.add_parser("ui", help="the MLflow UI on the configured tracking store")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.set_defaults(func=_cmd_ui)
 
     export = commands.add_parser("export", help="export a SavedModel into a TF Serving repo")
     export.add_argument("source", help="model name (its newest run), run id, runs:/ or "
@@ -130,7 +182,7 @@ def main(argv=None):
         from zoo.data import DataDirError, DataError
 
         if isinstance(error, (ConfigError, DataError, DataDirError)) or args.command in (
-                "export", "predict"):
+                "export", "predict", "runs", "ui"):
             print(f"zoo {args.command}: error: {error}", file=sys.stderr)
             return 2
         raise
