@@ -20,6 +20,9 @@ def sqlite_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)
     tracking.configure()
+    # MLflow caches the active experiment id per process; an earlier test's id need not exist
+    # in this fresh store.
+    mlflow.set_experiment("tracking-units")
     yield mlflow.MlflowClient()
     monkeypatch.undo()
     tracking.configure()

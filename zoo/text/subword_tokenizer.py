@@ -3,13 +3,32 @@ tensorflow-text's `SentencepieceTokenizer` (the `SentencepieceOp` family ships i
 """
 
 import base64
+import hashlib
 import io
 
 import sentencepiece
 import tensorflow as tf
 import tensorflow_text as tf_text
+from tensorflow_text.python.ops import sentencepiece_tokenizer as tf_text_sentencepiece
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+class _SharedSentencepieceModel(tf_text_sentencepiece._SentencepieceModelResource):
+    """tf-text's SentencePiece model resource, created under a `shared_name`.
+
+    tf-text creates the model as a kernel-private resource, which dies with the eager kernel
+    that made it; `tf.random.set_seed` (hence `keras.utils.set_random_seed`, called by every
+    training) clears the eager kernel cache, so a second training in the same process broke
+    every earlier tokenizer ("Resource .../SentencepieceOp... does not exist"). A shared name
+    (one per model proto: the same proto means the same resource) keeps it in the resource
+    manager for the process's life.
+    """
+
+    def _create_resource(self):
+        shared_name = "zoo_sentencepiece_" + hashlib.sha1(self._model).hexdigest()[:20]
+        return tf_text_sentencepiece.gen_sentencepiece_tokenizer.sentencepiece_op(
+            model=self._model, shared_name=shared_name)
 
 
 class SubwordTokenizer(tf.Module):
@@ -28,6 +47,7 @@ class SubwordTokenizer(tf.Module):
         super().__init__(name="subword_tokenizer")
         self.model_proto = bytes(model_proto)
         self._tokenizer = tf_text.SentencepieceTokenizer(model=self.model_proto, out_type=tf.int32)
+        self._tokenizer._model_resource = _SharedSentencepieceModel(self.model_proto, None)
         processor = sentencepiece.SentencePieceProcessor(model_proto=self.model_proto)
         self.vocab = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
 
