@@ -5,11 +5,9 @@ import math
 import keras
 from keras import ops
 
+from zoo.attention.additive_score import AdditiveScoreAttention
 from zoo.attention.base_attention import (
-    BaseAttention,
-    clone_initializer,
     expand_mask,
-    expand_query,
     masked_softmax,
     squeeze_outputs,
     vector_scores,
@@ -20,7 +18,7 @@ from zoo.attention.registry import register
 
 @register("additive")
 @keras.saving.register_keras_serializable(package="zoo")
-class AdditiveAttention(BaseAttention):
+class AdditiveAttention(AdditiveScoreAttention):
     """Bahdanau et al. 2015 additive attention: `score(s, h_j) = v_aᵀ tanh(W_1 s + W_2 h_j)`.
 
     `W_2 h_j` does not depend on the query: `project_keys` computes it once per source
@@ -59,34 +57,10 @@ class AdditiveAttention(BaseAttention):
 
     def __init__(self, units=None, normalize=False, kernel_initializer="glorot_uniform",
                  **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
+        super().__init__(units=units, kernel_initializer=kernel_initializer, **kwargs)
         self.normalize = normalize
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
-    def _units(self, keys_shape):
-        return self.units or keys_shape[-1]
-
-    def build_keys(self, keys_shape):
-        self.key_projection = keras.layers.Dense(
-            self._units(keys_shape), use_bias=False, name="key_projection",
-            kernel_initializer=clone_initializer(self.kernel_initializer), dtype=self.dtype_policy,
-        )
-        self.key_projection.build(keys_shape)
-
-    def compute_projected_keys(self, keys):
-        return self.key_projection(keys)
-
-    def build_attention(self, query_shape, keys_shape, values_shape):
-        units = self._units(keys_shape)
-        self.query_projection = keras.layers.Dense(
-            units, use_bias=False, name="query_projection",
-            kernel_initializer=clone_initializer(self.kernel_initializer), dtype=self.dtype_policy,
-        )
-        self.query_projection.build(query_shape)
-        self.score_vector = self.add_weight(
-            name="score_vector", shape=(units,), initializer=clone_initializer(self.kernel_initializer)
-        )
+    def build_score_options(self, units):
         if self.normalize:
             self.score_gain = self.add_weight(
                 name="score_gain", shape=(),
@@ -104,9 +78,8 @@ class AdditiveAttention(BaseAttention):
 
     def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
              training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)  # [B, S, U]
-        query3d, squeeze = expand_query(query)
-        hidden = ops.expand_dims(self.query_projection(query3d), 2) + ops.expand_dims(keys, 1)
+        keys = self.resolve_keys(values, keys, projected_keys)  # W_2 h_j: [B, S, U]
+        hidden, squeeze = self.hidden_states(query, keys)
         if self.normalize:
             hidden = hidden + ops.cast(self.score_bias, hidden.dtype)
         scores = vector_scores(ops.tanh(hidden), self.score_vector_value())  # [B, T, S]
@@ -116,9 +89,5 @@ class AdditiveAttention(BaseAttention):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "units": self.units,
-            "normalize": self.normalize,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        })
+        config.update({"normalize": self.normalize})
         return config
