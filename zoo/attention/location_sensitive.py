@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
+from zoo.attention.additive_score import AdditiveScoreAttention
 from zoo.attention.base_attention import (
-    BaseAttention,
     clone_initializer,
     expand_query,
     masked_softmax,
@@ -17,7 +17,7 @@ from zoo.attention.registry import register
 
 @register("location_sensitive")
 @keras.saving.register_keras_serializable(package="zoo")
-class LocationSensitiveAttention(BaseAttention):
+class LocationSensitiveAttention(AdditiveScoreAttention):
     """Chorowski et al. 2015 location-sensitive attention:
     `e_{i,j} = wᵀ tanh(W s_i + V h_j + U f_{i,j} + b)`, `f_i = F * [α_{i-1}, Σ_{k<i} α_k]`.
 
@@ -62,32 +62,14 @@ class LocationSensitiveAttention(BaseAttention):
 
     def __init__(self, units=None, filters=32, kernel_size=31, smoothing=False,
                  kernel_initializer="glorot_uniform", **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
+        super().__init__(units=units, kernel_initializer=kernel_initializer, **kwargs)
         self.filters = filters
         self.kernel_size = kernel_size
         self.smoothing = smoothing
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-
-    def _units(self, keys_shape):
-        return self.units or keys_shape[-1]
-
-    def _dense(self, units, name):
-        return keras.layers.Dense(
-            units, use_bias=False, name=name, dtype=self.dtype_policy,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-        )
-
-    def build_keys(self, keys_shape):
-        self.key_projection = self._dense(self._units(keys_shape), "key_projection")
-        self.key_projection.build(keys_shape)
-
-    def compute_projected_keys(self, keys):
-        return self.key_projection(keys)
 
     def build_attention(self, query_shape, keys_shape, values_shape):
         units = self._units(keys_shape)
-        self.query_projection = self._dense(units, "query_projection")
+        self.query_projection = self._projection(units, "query_projection")
         self.query_projection.build(query_shape)
         self.location_conv = keras.layers.Conv1D(
             self.filters, self.kernel_size, padding="same", use_bias=False,
@@ -95,7 +77,7 @@ class LocationSensitiveAttention(BaseAttention):
             kernel_initializer=clone_initializer(self.kernel_initializer),
         )
         self.location_conv.build((values_shape[0], values_shape[1], 2))
-        self.location_projection = self._dense(units, "location_projection")
+        self.location_projection = self._projection(units, "location_projection")
         self.location_projection.build((values_shape[0], values_shape[1], self.filters))
         self.score_vector = self.add_weight(
             name="score_vector", shape=(units,),

@@ -5,8 +5,8 @@ import math
 import keras
 from keras import ops
 
+from zoo.attention.additive_score import AdditiveScoreAttention
 from zoo.attention.base_attention import (
-    BaseAttention,
     clone_initializer,
     expand_query,
     scan_steps,
@@ -49,7 +49,7 @@ def hard_alignment(p_choose, previous):
 
 @register("monotonic")
 @keras.saving.register_keras_serializable(package="zoo")
-class MonotonicAttention(BaseAttention):
+class MonotonicAttention(AdditiveScoreAttention):
     """Raffel et al. 2017 monotonic attention: the decoder scans the memory left to right
     and stops at position j with probability `p_{i,j} = sigmoid(e_{i,j})`, never going back.
 
@@ -105,34 +105,16 @@ class MonotonicAttention(BaseAttention):
 
     def __init__(self, units=None, normalize=True, score_bias_init=0.0, sigmoid_noise=0.0,
                  seed=None, kernel_initializer="glorot_uniform", **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
+        super().__init__(units=units, kernel_initializer=kernel_initializer, **kwargs)
         self.normalize = normalize
         self.score_bias_init = score_bias_init
         self.sigmoid_noise = sigmoid_noise
         self.seed = seed
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.seed_generator = keras.random.SeedGenerator(seed) if sigmoid_noise > 0 else None
-
-    def _units(self, keys_shape):
-        return self.units or keys_shape[-1]
-
-    def _dense(self, units, name):
-        return keras.layers.Dense(
-            units, use_bias=False, name=name, dtype=self.dtype_policy,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-        )
-
-    def build_keys(self, keys_shape):
-        self.key_projection = self._dense(self._units(keys_shape), "key_projection")
-        self.key_projection.build(keys_shape)
-
-    def compute_projected_keys(self, keys):
-        return self.key_projection(keys)
 
     def build_attention(self, query_shape, keys_shape, values_shape):
         units = self._units(keys_shape)
-        self.query_projection = self._dense(units, "query_projection")
+        self.query_projection = self._projection(units, "query_projection")
         self.query_projection.build(query_shape)
         self.score_vector = self.add_weight(
             name="score_vector", shape=(units,),
