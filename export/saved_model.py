@@ -50,6 +50,51 @@ def pad_batch(ids, buckets):
     return tf.concat([ids, tf.tile(ids[:1], [padded - batch, 1])], axis=0)
 
 
+SERVING_MODULES = {}
+
+
+def register_serving_module(task):
+    """Class decorator: the `tf.Module` that exports models of `task`.
+
+    The class takes `(model, jit_compile=True, batch_buckets=BATCH_BUCKETS)` and has:
+    `serve` (a `tf.function` with an input signature: the `serving_default` signature),
+    `signatures()` (name → concrete function; may add e.g. `classification`), and
+    `warmup_requests(batch_sizes, lengths)` (a list of `{input name: list of values}`, each
+    one TF Serving warm-up request of the `serving_default` signature).
+    """
+    def register(cls):
+        SERVING_MODULES[task] = cls
+        return cls
+
+    return register
+
+
+# The other tasks' serving modules, each in its own module of this package.
+_TASK_MODULES = ("export.summarizer_serving", "export.qa_serving", "export.sentiment_serving")
+
+
+def serving_module_class(task):
+    """The registered serving module class of `task`."""
+    import importlib
+
+    for name in _TASK_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:  # a module not written yet is fine; a broken one is not
+                raise
+    if task not in SERVING_MODULES:
+        raise ValueError(f"no serving module for task {task!r} (have: "
+                         f"{', '.join(sorted(SERVING_MODULES))})")
+    return SERVING_MODULES[task]
+
+
+def model_task(model):
+    """The task a trained model serves (its class's `task`, translation by default)."""
+    return getattr(model, "task", None) or "translation"
+
+
+@register_serving_module("translation")
 class TranslatorServingModule(tf.Module):
     """`serving_default`: `text` (string `[batch]`) → `translation` (string `[batch]`),
     `attention` (float32 `[batch, target, source]`), `source_tokens`/`target_tokens` (string,
@@ -87,8 +132,13 @@ class TranslatorServingModule(tf.Module):
         pieces = self.tokenizer.id_to_string(ids)
         return tf.where(tf.equal(ids, PAD_ID), tf.constant(""), pieces)
 
+    def signatures(self):
+        return {"serving_default": self.serve.get_concrete_function()}
 
-SERVING_MODULES = {"translation": TranslatorServingModule}
+    def warmup_requests(self, batch_sizes, lengths=WARMUP_SOURCE_LENGTHS):
+        texts = warmup_texts(self.model, lengths)
+        self.warmup_lengths = list(texts)
+        return [{"text": [text] * batch} for text in texts.values() for batch in batch_sizes]
 
 
 def warmup_texts(model, lengths=WARMUP_SOURCE_LENGTHS, pad_to_multiple=8):
@@ -107,7 +157,7 @@ def warmup_texts(model, lengths=WARMUP_SOURCE_LENGTHS, pad_to_multiple=8):
 
 
 def export_model(model, model_dir="export", name=None, jit_compile=True, source=None,
-                 task="translation", batch_buckets=BATCH_BUCKETS, warmup_batch_sizes=None,
+                 task=None, batch_buckets=BATCH_BUCKETS, warmup_batch_sizes=None,
                  warmup_lengths=WARMUP_SOURCE_LENGTHS, check_ops=False,
                  tf_serving_version=None):
     """Write `model` as the next version of `<model_dir>/<name>/`, atomically; refresh
@@ -124,20 +174,21 @@ def export_model(model, model_dir="export", name=None, jit_compile=True, source=
     name = name or model.name
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-'")
-    module = SERVING_MODULES[task](model, jit_compile=jit_compile, batch_buckets=batch_buckets)
+    task = task or model_task(model)
+    module = serving_module_class(task)(model, jit_compile=jit_compile,
+                                        batch_buckets=batch_buckets)
     if warmup_batch_sizes is None:
         warmup_batch_sizes = batch_buckets
-    signatures = {"serving_default": module.serve.get_concrete_function()}
+    signatures = module.signatures()
     metadata = {"model": name, "task": task, "jit_compile": jit_compile,
                 "config": model.get_config() | {"tokenizer": "(in the graph)"},
                 "source": source or {}, "batch_buckets": list(batch_buckets)}
     warmup = []
     if warmup_batch_sizes and warmup_lengths:
-        texts = warmup_texts(model, warmup_lengths)
-        warmup = [{"text": [text] * batch} for text in texts.values()
-                  for batch in warmup_batch_sizes]
+        warmup = module.warmup_requests(warmup_batch_sizes, warmup_lengths)
         metadata["warmup"] = {"requests": len(warmup), "batch_sizes": list(warmup_batch_sizes),
-                              "source_lengths": list(texts)}
+                              "source_lengths": getattr(module, "warmup_lengths",
+                                                        list(warmup_lengths))}
 
     def write(path):
         tf.saved_model.save(module, str(path), signatures=signatures)

@@ -88,7 +88,7 @@ def test_sigkill_after_epoch_two_then_resume_continues_the_same_run(tmp_path):
     for key in EPOCH_METRICS:
         steps = [m.step for m in client.get_metric_history(run_id, key)]
         assert sorted(steps) == list(range(1, EPOCHS + 1)), (key, steps)
-    for key in ("test_bleu", "train_pairs", "parameters"):
+    for key in ("test_bleu", "train_examples", "parameters"):
         assert len(client.get_metric_history(run_id, key)) == 1, key
     assert [r.info.run_id for r in client.search_runs([run.info.experiment_id])] == [run_id]
 

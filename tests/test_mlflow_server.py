@@ -20,8 +20,8 @@ from zoo.tracking.servers import MlflowServer
 
 EPOCH_METRICS = ("loss", "val_loss", "val_bleu", "val_chrf", "learning_rate",
                  "target_tokens_per_second", "epoch_seconds")
-FINAL_METRICS = ("test_bleu", "test_chrf", "train_seconds", "best_epoch", "test_decode_seconds",
-                 "train_pairs", "parameters")
+FINAL_METRICS = ("test_bleu", "test_chrf", "train_seconds", "best_epoch", "test_seconds",
+                 "train_examples", "parameters")
 SERVER_TRANSLATOR = TINY_TRANSLATOR | {"epochs": 2, "train_limit": 2000}
 
 

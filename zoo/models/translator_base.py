@@ -32,6 +32,8 @@ class Translator(keras.Model):
         **kwargs: forwarded to `keras.Model`.
     """
 
+    task = "translation"  # what export and `zoo evaluate` serve and score
+
     def __init__(self, max_length_ratio=1.5, tokenizer=None, decoding="greedy", beam_width=5,
                  length_penalty=0.0, coverage_penalty=0.0, n_best=1, **kwargs):
         super().__init__(**kwargs)

@@ -8,21 +8,26 @@ from mlflow.types.schema import Schema, TensorSpec
 
 SERVING_MODEL_NAME = "serving_model"
 
-_OUTPUTS = {  # name → (dtype, shape) of the translation signature (export.saved_model)
-    "translation": ("O", (-1,)),
-    "attention": ("float32", (-1, -1, -1)),
-    "source_tokens": ("O", (-1, -1)),
-    "target_tokens": ("O", (-1, -1)),
-    "target_lengths": ("int32", (-1,)),
-}
+def _numpy_dtype(dtype):
+    return np.dtype("O") if dtype == "string" else np.dtype(dtype.as_numpy_dtype)
 
 
-def serving_signature():
-    # Unnamed: MLflow hands a named input to the module as a dict, which `tf.Module` models
-    # do not take; the module's one input is the `text` strings.
-    inputs = Schema([TensorSpec(np.dtype("O"), (-1,))])
-    outputs = Schema([TensorSpec(np.dtype(dtype), shape, name)
-                      for name, (dtype, shape) in _OUTPUTS.items()])
+def serving_signature(concrete_function):
+    """The MLflow signature of a serving function: its inputs and outputs as tensor specs
+    (unknown dimensions as -1)."""
+    def spec(tensor_spec, name=None):
+        shape = tuple(-1 if d is None else d for d in tensor_spec.shape.as_list())
+        return TensorSpec(_numpy_dtype(tensor_spec.dtype), shape, name)
+
+    input_specs = concrete_function.structured_input_signature[0]
+    # A single input stays unnamed: MLflow hands named inputs to a `tf.Module` as a dict, which
+    # its `__call__` does not take; several inputs are named (MLflow passes them by name).
+    if len(input_specs) == 1:
+        inputs = Schema([spec(input_specs[0])])
+    else:
+        inputs = Schema([spec(s, s.name) for s in input_specs])
+    outputs = Schema([spec(value, name)
+                      for name, value in concrete_function.structured_outputs.items()])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -70,20 +75,20 @@ def log_serving_model(model, config, run_id, jit_compile=True, client=None):
     """
     import mlflow.tensorflow
 
-    from export.saved_model import SERVING_MODULES  # export imports zoo: import it late
+    from export.saved_model import serving_module_class  # export imports zoo: import late
 
     client = client or mlflow.MlflowClient()
     name = config["model"]
     existing = registered_version(name, run_id, client)
     if existing is not None:
         return existing
-    module = _pyfunc_module(SERVING_MODULES[config["task"]])(model, jit_compile=jit_compile)
-    signatures = {"serving_default": module.serve.get_concrete_function()}
+    module = _pyfunc_module(serving_module_class(config["task"]))(model, jit_compile=jit_compile)
+    signatures = module.signatures()
     info = mlflow.tensorflow.log_model(
         module,
         name=SERVING_MODEL_NAME,
         saved_model_kwargs={"signatures": signatures},
-        signature=serving_signature(),
+        signature=serving_signature(signatures["serving_default"]),
         pip_requirements=pip_requirements(),
         registered_model_name=name,
         metadata={"zoo.model": name, "zoo.task": config["task"],

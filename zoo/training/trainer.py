@@ -14,20 +14,14 @@ import numpy as np
 import tensorflow as tf
 import yaml
 
-from zoo import data as data_lib
-from zoo import metrics, tracking
+from zoo import tracking
 from zoo.models import catalog
+from zoo.tasks import get_task
+from zoo.tasks.translation import batched_translate  # noqa: F401  (kept importable from here)
 from zoo.text import SubwordTokenizer
 from zoo.tracking import registry
 from zoo.training.callbacks import EpochTracker, RunCheckpoint, TimeBudget
-from zoo.training.losses import SmoothedSequenceLoss
 from zoo.training.schedules import WarmupCosineDecay
-from zoo.training.translation_data import (
-    make_dataset,
-    target_token_count,
-    tokenize_pairs,
-)
-from zoo.viz import plot_attention
 
 RUNS_DIR = Path("runs")
 
@@ -52,26 +46,6 @@ def configure_threads(config):
             tf.config.threading.set_inter_op_parallelism_threads(config["inter_op_threads"])
     except RuntimeError:
         pass  # the runtime is already initialised in this process; keep its setting
-
-
-def dataset_hash(*texts):
-    digest = hashlib.sha256()
-    for collection in texts:
-        for text in collection:
-            digest.update(text.encode("utf-8"))
-            digest.update(b"\0")
-    return digest.hexdigest()[:16]
-
-
-def batched_translate(model, sources, batch_size=64):
-    """Greedy translations of `sources`, batched by length (fewer padded shapes, less padding)."""
-    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    outputs = [None] * len(sources)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        for index, text in zip(chunk, model.translate([sources[i] for i in chunk])):
-            outputs[index] = text
-    return outputs
 
 
 def train(config_or_name=None, overrides=None, output_dir=RUNS_DIR, verbose=1, resume=None):
@@ -174,10 +148,10 @@ def _restore_file(client, run_id, run_dir, relative):
 
 
 def _read_data(config):
-    train_sources, train_targets = data_lib.read_parallel(config, "train")
-    valid_sources, valid_targets = data_lib.read_parallel(config, "valid")
-    return {"train": (train_sources, train_targets), "valid": (valid_sources, valid_targets),
-            "hash": dataset_hash(train_sources, train_targets)}
+    task = get_task(config["task"])
+    train_examples = task.read_split(config, "train")
+    return {"train": train_examples, "valid": task.read_split(config, "valid"),
+            "hash": task.data_hash(train_examples)}
 
 
 def _train_guarded(*args, **kwargs):
@@ -194,51 +168,35 @@ def _train_guarded(*args, **kwargs):
 
 def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resumed=False):
     started = time.monotonic()
+    task = get_task(config["task"])
     metric_log = tracking.MetricLog.for_run(run_id) if resumed else tracking.MetricLog(run_id)
-    train_sources, train_targets = data["train"]
-    valid_sources, valid_targets = data["valid"]
     if tokenizer is None:
-        tokenizer = SubwordTokenizer.train(train_sources + train_targets,
+        tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, data["train"]),
                                            vocab_size=config["vocab_size"])
     _save_run_setup(config, tokenizer, run_dir)
-    train_src, train_tgt, _ = tokenize_pairs(tokenizer, train_sources, train_targets,
-                                             config["max_subwords"])
-    valid_src, valid_tgt, _ = tokenize_pairs(tokenizer, valid_sources, valid_targets)
-    kept = int(train_src.nrows())
-    metric_log.log({"train_pairs": kept})
-    if kept < 2 * config["batch_size"]:
-        raise ValueError(
-            f"only {kept} training pairs have ≤ max_subwords={config['max_subwords']} subwords "
-            f"on both sides (vocab_size={config['vocab_size']}): too few for batch_size="
-            f"{config['batch_size']}; raise max_subwords, vocab_size or train_limit")
-    # Repeated, with a fixed number of steps per epoch: bucketing makes the count of full
-    # batches vary from one shuffle to the next, and Keras stops when an epoch comes up short.
-    train_data = make_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
-                              seed=config["seed"]).repeat()
-    valid_data = make_dataset(valid_src, valid_tgt, config["batch_size"], drop_remainder=False)
+    prepared = task.prepare(config, tokenizer, data["train"], data["valid"])
+    metric_log.log({"train_examples": prepared.examples})
 
     model = catalog.get_builder(config["model"]).build(config, tokenizer=tokenizer)
-    steps_per_epoch = max(1, kept // config["batch_size"])
+    steps_per_epoch = prepared.steps_per_epoch
     schedule = WarmupCosineDecay(config["learning_rate"], config["warmup_steps"],
                                  steps_per_epoch * config["epochs"],
                                  config["final_lr_fraction"])
     model.compile(
         optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config["clip_norm"] or None),
-        loss=SmoothedSequenceLoss(config["label_smoothing"]),
+        loss=task.loss(config),
+        metrics=task.compile_metrics(config),
         jit_compile=config["jit_compile"],
     )
     metric_log.log({"parameters": model.count_params()})
 
-    bleu_sources = valid_sources[: config["val_bleu_limit"] or None]
-    bleu_references = valid_targets[: config["val_bleu_limit"] or None]
-
     def evaluate():
-        scores = metrics.corpus_bleu(batched_translate(model, bleu_sources), bleu_references)
-        return {"val_bleu": scores["bleu"], "val_chrf": scores["chrf"]}
+        scores = task.evaluate_during_training(model, config, data["valid"])
+        return {f"val_{name}": value for name, value in scores.items()}
 
     checkpoint = RunCheckpoint(run_dir / "checkpoints")
     budget = TimeBudget(config["time_budget_minutes"], schedule)
-    tracker = EpochTracker(evaluate, target_token_count(train_tgt), checkpoint, budget,
+    tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
                            log_metrics=lambda values, step: metric_log.log(values, step))
     artifacts = Path(tempfile.mkdtemp(prefix="zoo-artifacts-"))
     logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
@@ -261,8 +219,10 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
 
     if initial_epoch < config["epochs"] and not budget.exhausted:
         # The shuffled, repeated stream continues where the checkpointed epoch left it.
-        stream = train_data.skip(initial_epoch * steps_per_epoch) if initial_epoch else train_data
-        model.fit(stream, validation_data=valid_data, epochs=config["epochs"],
+        stream = prepared.train
+        if initial_epoch:
+            stream = stream.skip(initial_epoch * steps_per_epoch)
+        model.fit(stream, validation_data=prepared.valid, epochs=config["epochs"],
                   initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                   callbacks=[budget, tracker], verbose=verbose, shuffle=False)
     train_seconds = budget.elapsed()
@@ -271,24 +231,23 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         model.load_weights(best)
 
     final = {"train_seconds": train_seconds, "best_epoch": tracker.best_epoch or 0}
-    test_sources, test_targets = data_lib.read_parallel(config, "test")
-    decode_start = time.monotonic()
-    hypotheses = batched_translate(model, test_sources)
-    final["test_decode_seconds"] = time.monotonic() - decode_start
-    scores = metrics.corpus_bleu(hypotheses, test_targets)
-    final.update({"test_bleu": scores["bleu"], "test_chrf": scores["chrf"]})
+    test_examples = task.read_split(config, "test")
+    evaluate_start = time.monotonic()
+    scores = task.evaluate(model, config, test_examples)
+    final["test_seconds"] = time.monotonic() - evaluate_start
+    final.update({f"test_{name}": value for name, value in scores.items()})
     metric_log.log(final)
 
-    _log_result_artifacts(config, model, valid_sources, valid_targets, artifacts)
+    task.log_artifacts(model, config, data["valid"], artifacts)
     model_path = run_dir / "model.keras"
     save_model_atomically(model, model_path)
     mlflow.log_artifact(str(model_path), "model")
     version = registry.log_serving_model(model, config, run_id)
     mlflow.set_tag("zoo.registered_model", f"models:/{version.name}/{version.version}")
     shutil.rmtree(checkpoint.directory, ignore_errors=True)  # the run is complete
-    print(f"test BLEU {scores['bleu']:.2f} (chrF {scores['chrf']:.1f}), "
-          f"trained {train_seconds / 60:.1f} min ({time.monotonic() - started:.0f} s in this "
-          f"process), run {run_id}, registered models:/{version.name}/{version.version}",
+    summary = ", ".join(f"test {name} {value:.2f}" for name, value in scores.items())
+    print(f"{summary}; trained {train_seconds / 60:.1f} min ({time.monotonic() - started:.0f} s "
+          f"in this process), run {run_id}, registered models:/{version.name}/{version.version}",
           flush=True)
     return TrainingResult(run_id, model, config, final, model_path, tracker.history,
                           model_version=version.version)
@@ -321,34 +280,3 @@ def _log_setup_artifacts(config, tokenizer, directory):
     tokenizer.save(vocab_dir / "subword.model")
     tokenizer.save_vocabulary(vocab_dir / "vocabulary.txt")
     mlflow.log_artifacts(str(vocab_dir), "tokenizer")
-
-
-def _log_result_artifacts(config, model, sources, references, directory):
-    """Attention heatmaps of a few validation sentences and a table of sample translations."""
-    count = max(config["heatmaps"], config["samples"])
-    sources, references = sources[:count], references[:count]
-    translations, result, source_ids = model.translate(sources, return_attention=True)
-    heatmap_dir = directory / "attention"
-    heatmap_dir.mkdir()
-    tokenizer = model.tokenizer
-    for index in range(min(config["heatmaps"], len(sources))):
-        source_tokens = _tokens(tokenizer, source_ids[index])
-        target_tokens = _tokens(tokenizer, result["ids"][index])
-        plot_attention(result["attention"][index].numpy(), source_tokens, target_tokens,
-                       path=heatmap_dir / f"sentence_{index:02d}.png",
-                       title=translations[index])
-    mlflow.log_artifacts(str(heatmap_dir), "attention")
-    samples = {"source": sources[: config["samples"]],
-               "reference": references[: config["samples"]],
-               "translation": translations[: config["samples"]]}
-    mlflow.log_table(samples, artifact_file="samples/translations.json")
-    lines = ["source\treference\ttranslation"] + [
-        "\t".join(row) for row in zip(*samples.values())]
-    (directory / "translations.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    mlflow.log_artifact(str(directory / "translations.tsv"), "samples")
-
-
-def _tokens(tokenizer, ids):
-    ids = np.asarray(ids)
-    ids = ids[ids != 0]
-    return [t.decode("utf-8") for t in tokenizer.id_to_string(tf.constant(ids)).numpy()]

@@ -1,0 +1,87 @@
+"""What `zoo train` needs to know about a task. The trainer (`zoo.training.trainer`) owns the
+rest: the MLflow run, seeding, checkpoints, the time budget, `fit`, the registry."""
+
+import dataclasses
+import hashlib
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """A task's tf.data input for `model.fit`.
+
+    Attributes:
+        train: batches `(inputs, targets)`, repeated forever (the trainer passes
+            `steps_per_epoch`; bucketing makes the count of full batches vary per shuffle).
+        valid: finite batches for the validation loss.
+        steps_per_epoch: batches in one pass over the kept training examples.
+        tokens_per_epoch: the unit of throughput (target tokens for generation tasks, input
+            tokens for classification and QA), logged as `<unit>_per_second`.
+        examples: training examples kept (after length filters).
+    """
+
+    train: tf.data.Dataset
+    valid: tf.data.Dataset
+    steps_per_epoch: int
+    tokens_per_epoch: int
+    examples: int
+
+
+class Task:
+    """One task (translation, summarization, qa, sentiment): data, loss, metrics, artifacts.
+
+    Subclasses set `name` (the MLflow experiment and the `task` config key), `headline` (the
+    metric printed at the end, e.g. "bleu") and implement the methods below. `split` is
+    "train", "valid" or "test"; `examples` are whatever `read_split` returns (a list of
+    pairs, dicts, ...), untokenized.
+    """
+
+    name = None
+    headline = None
+
+    def read_split(self, config, split):
+        """The untokenized examples of `split` (errors name the data file and line)."""
+        raise NotImplementedError
+
+    def data_hash(self, examples):
+        """A short content hash of the training examples (resume refuses changed data)."""
+        return text_hash(repr(example) for example in examples)
+
+    def tokenizer_texts(self, config, examples):
+        """The training texts the SentencePiece vocabulary is learned from."""
+        raise NotImplementedError
+
+    def prepare(self, config, tokenizer, train_examples, valid_examples):
+        """Tokenize in-graph and batch: a `PreparedData`."""
+        raise NotImplementedError
+
+    def loss(self, config):
+        """The Keras loss (or dict of losses) `model.compile` gets."""
+        raise NotImplementedError
+
+    def compile_metrics(self, config):
+        """Extra Keras metrics for `model.compile` (default none)."""
+        return None
+
+    def evaluate(self, model, config, examples):
+        """Task metrics of `model` on `examples`, unprefixed (e.g. `{"bleu": 35.1}`); the
+        trainer logs them as `val_<name>` per epoch and `test_<name>` at the end."""
+        raise NotImplementedError
+
+    def evaluate_during_training(self, model, config, examples):
+        """The per-epoch validation metrics (default `evaluate`; a task may score a subset to
+        keep epochs short)."""
+        return self.evaluate(model, config, examples)
+
+    def log_artifacts(self, model, config, examples, directory):
+        """Attention heatmaps and sample outputs of a few validation examples, logged with
+        `mlflow.log_artifact(s)` / `mlflow.log_table` (`directory`: a fresh temp dir)."""
+
+
+def text_hash(texts):
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]

@@ -1,0 +1,112 @@
+"""Translation (and any text → text task decoded by a `Translator`): sacreBLEU and chrF."""
+
+import mlflow
+import numpy as np
+import tensorflow as tf
+
+from zoo import data as data_lib
+from zoo import metrics
+from zoo.tasks import register_task
+from zoo.tasks.base import PreparedData, Task, text_hash
+from zoo.training.losses import SmoothedSequenceLoss
+from zoo.training.translation_data import make_dataset, target_token_count, tokenize_pairs
+from zoo.viz import plot_attention
+
+
+def batched_translate(model, sources, batch_size=64):
+    """Greedy translations of `sources`, batched by length (fewer padded shapes, less padding)."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    outputs = [None] * len(sources)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        for index, text in zip(chunk, model.translate([sources[i] for i in chunk])):
+            outputs[index] = text
+    return outputs
+
+
+def token_strings(tokenizer, ids):
+    """Subword strings of one row of ids, padding dropped."""
+    ids = np.asarray(ids)
+    ids = ids[ids != 0]
+    return [t.decode("utf-8") for t in tokenizer.id_to_string(tf.constant(ids)).numpy()]
+
+
+@register_task
+class TranslationTask(Task):
+    """Examples are `(sources, targets)` lists of strings."""
+
+    name = "translation"
+    headline = "bleu"
+    output_name = "translation"  # the sample table's column
+
+    def read_split(self, config, split):
+        return data_lib.read_parallel(config, split)
+
+    def data_hash(self, examples):
+        sources, targets = examples
+        return text_hash([*sources, *targets])
+
+    def tokenizer_texts(self, config, examples):
+        sources, targets = examples
+        return sources + targets
+
+    def prepare(self, config, tokenizer, train_examples, valid_examples):
+        train_src, train_tgt, _ = tokenize_pairs(tokenizer, *train_examples,
+                                                 config["max_subwords"])
+        valid_src, valid_tgt, _ = tokenize_pairs(tokenizer, *valid_examples)
+        kept = int(train_src.nrows())
+        if kept < 2 * config["batch_size"]:
+            raise ValueError(
+                f"only {kept} training pairs have ≤ max_subwords={config['max_subwords']} "
+                f"subwords on both sides (vocab_size={config['vocab_size']}): too few for "
+                f"batch_size={config['batch_size']}; raise max_subwords, vocab_size or "
+                "train_limit")
+        train = make_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
+                             seed=config["seed"]).repeat()
+        valid = make_dataset(valid_src, valid_tgt, config["batch_size"], drop_remainder=False)
+        return PreparedData(train, valid, max(1, kept // config["batch_size"]),
+                            target_token_count(train_tgt), kept)
+
+    def loss(self, config):
+        return SmoothedSequenceLoss(config["label_smoothing"])
+
+    def evaluate(self, model, config, examples, limit=None):
+        sources, references = examples
+        if limit:
+            sources, references = sources[:limit], references[:limit]
+        return metrics.corpus_bleu(batched_translate(model, sources), references)
+
+    def evaluate_during_training(self, model, config, examples):
+        return self.evaluate(model, config, examples, limit=config["val_bleu_limit"] or None)
+
+    def log_artifacts(self, model, config, examples, directory):
+        """Attention heatmaps of a few validation sentences and a table of sample outputs."""
+        sources, references = examples
+        count = max(config["heatmaps"], config["samples"])
+        sources, references = sources[:count], references[:count]
+        outputs, result, source_ids = model.translate(sources, return_attention=True)
+        heatmap_dir = directory / "attention"
+        heatmap_dir.mkdir()
+        tokenizer = model.tokenizer
+        for index in range(min(config["heatmaps"], len(sources))):
+            plot_attention(result["attention"][index].numpy(),
+                           token_strings(tokenizer, source_ids[index]),
+                           token_strings(tokenizer, result["ids"][index]),
+                           path=heatmap_dir / f"sentence_{index:02d}.png",
+                           title=outputs[index])
+        mlflow.log_artifacts(str(heatmap_dir), "attention")
+        samples = {"source": sources[: config["samples"]],
+                   "reference": references[: config["samples"]],
+                   self.output_name: outputs[: config["samples"]]}
+        log_sample_table(samples, directory, f"{self.output_name}s")
+
+
+def log_sample_table(columns, directory, stem):
+    """`columns` (name → list of strings) as an MLflow table and a TSV under `samples/`."""
+    mlflow.log_table(columns, artifact_file=f"samples/{stem}.json")
+    lines = ["\t".join(columns)] + [
+        "\t".join(str(cell).replace("\t", " ").replace("\n", " ") for cell in row)
+        for row in zip(*columns.values())]
+    path = directory / f"{stem}.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mlflow.log_artifact(str(path), "samples")
