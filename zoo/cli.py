@@ -5,6 +5,7 @@
     zoo train --resume <run id>
     zoo runs compare --experiment translation
     zoo ui
+    zoo evaluate luong_translator --split test
     zoo export luong_translator --model-dir export/
     zoo serve export/ --port 8500
     zoo predict --server localhost:8500 --model luong_translator "Ein Mann fährt Fahrrad."
@@ -58,6 +59,23 @@ def _cmd_export(args):
         from export.op_check import check_saved_model
 
         print(check_saved_model(path).summary())
+    return 0
+
+
+def _cmd_evaluate(args):
+    from zoo.config import parse_assignment
+    from zoo.evaluation import evaluate
+
+    overrides = dict(parse_assignment(item) for item in args.set)
+    scores, about = evaluate(args.source, split=args.split, limit=args.limit,
+                             overrides=overrides, log=not args.no_log)
+    where = about.get("export") or f"run {about['run_id']}"
+    print(f"{about['model']} ({about['task']}, {where}), {about['split']} split, "
+          f"{about['examples']} examples:")
+    for name, value in scores.items():
+        print(f"  {name:28s} {value:.2f}")
+    if about.get("run_id") and not args.no_log:
+        print(f"logged to MLflow run {about['run_id']}")
     return 0
 
 
@@ -152,6 +170,18 @@ def build_parser():
                              "Serving (2.20+: TF core + tf-text ops_lib) has them all")
     export.set_defaults(func=_cmd_export)
 
+    evaluate = commands.add_parser("evaluate", help="task metrics of a run or an export on a "
+                                                    "data split, logged to MLflow")
+    evaluate.add_argument("source", help="run id, runs:/ or models:/ URI, model name (newest "
+                                         "run), .keras file, run directory, or an export "
+                                         "(export/<model>[/<version>])")
+    evaluate.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    evaluate.add_argument("--limit", type=int, default=None, help="first N examples only")
+    evaluate.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a data/decoding config key (e.g. decoding=beam)")
+    evaluate.add_argument("--no-log", action="store_true", help="print only; log nothing")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
     import serving
 
     serve = serving.add_server_arguments(
@@ -182,7 +212,7 @@ def main(argv=None):
         from zoo.data import DataDirError, DataError
 
         if isinstance(error, (ConfigError, DataError, DataDirError)) or args.command in (
-                "export", "predict", "runs", "ui"):
+                "export", "predict", "runs", "ui", "evaluate"):
             print(f"zoo {args.command}: error: {error}", file=sys.stderr)
             return 2
         raise

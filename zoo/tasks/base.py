@@ -74,6 +74,13 @@ class Task:
         keep epochs short)."""
         return self.evaluate(model, config, examples)
 
+    def evaluate_served(self, signature, config, examples):
+        """Task metrics of an exported model: `signature` is its loaded `serving_default`
+        (a concrete function of the SavedModel). Tasks that support `zoo evaluate EXPORT_DIR`
+        implement it."""
+        raise NotImplementedError(f"evaluating an export of a {self.name} model is not "
+                                  "supported; evaluate its run instead")
+
     def log_artifacts(self, model, config, examples, directory):
         """Attention heatmaps and sample outputs of a few validation examples, logged with
         `mlflow.log_artifact(s)` / `mlflow.log_table` (`directory`: a fresh temp dir)."""

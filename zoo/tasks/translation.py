@@ -71,10 +71,19 @@ class TranslationTask(Task):
         return SmoothedSequenceLoss(config["label_smoothing"])
 
     def evaluate(self, model, config, examples, limit=None):
+        apply_decoding_config(model, config)
         sources, references = examples
         if limit:
             sources, references = sources[:limit], references[:limit]
         return metrics.corpus_bleu(batched_translate(model, sources), references)
+
+    def evaluate_served(self, signature, config, examples, batch_size=32):
+        sources, references = examples
+        outputs = []
+        for start in range(0, len(sources), batch_size):
+            result = signature(text=tf.constant(sources[start:start + batch_size]))
+            outputs += [t.decode("utf-8") for t in result[self.output_name].numpy()]
+        return metrics.corpus_bleu(outputs, references)
 
     def evaluate_during_training(self, model, config, examples):
         return self.evaluate(model, config, examples, limit=config["val_bleu_limit"] or None)
@@ -99,6 +108,16 @@ class TranslationTask(Task):
                    "reference": references[: config["samples"]],
                    self.output_name: outputs[: config["samples"]]}
         log_sample_table(samples, directory, f"{self.output_name}s")
+
+
+DECODING_KEYS = ("decoding", "beam_width", "length_penalty", "coverage_penalty", "max_length_ratio")
+
+
+def apply_decoding_config(model, config):
+    """The config's decoding keys (e.g. `zoo evaluate --set decoding=beam`) on the model."""
+    for key in DECODING_KEYS:
+        if key in config and hasattr(model, key):
+            setattr(model, key, config[key])
 
 
 def log_sample_table(columns, directory, stem):
