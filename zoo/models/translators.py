@@ -55,6 +55,7 @@ class TranslatorBuilder:
             "clip_norm": 1.0,
             "label_smoothing": 0.1,
             "jit_compile": False,  # train step; see configs/luong_translator.yaml
+            "precision": "float32",  # or mixed_bfloat16 (training only; exports are float32)
             "seed": 0,
             "intra_op_threads": 0,
             "inter_op_threads": 0,

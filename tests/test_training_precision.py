@@ -1,0 +1,44 @@
+"""`precision: mixed_bfloat16` trains with bfloat16 matmuls and keeps a float32 model."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_TRANSLATOR, require_multi30k
+from zoo.config import ConfigError
+from zoo.models import catalog
+from zoo.training.trainer import build_model
+
+
+def test_mixed_precision_model_computes_in_bfloat16_and_restores_the_policy():
+    config = catalog.resolve_config("luong_translator", {**TINY_TRANSLATOR})
+    model = build_model(config, None, "mixed_bfloat16")
+    assert model.decoder.output_projection.compute_dtype == "bfloat16"
+    assert model.decoder.output_projection.kernel.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    with pytest.raises(ConfigError, match="precision"):
+        build_model(config, None, "float16")
+
+
+def test_mixed_precision_training_saves_a_float32_model(tracking_dir, tmp_path):
+    require_multi30k()
+    from zoo.training import train
+
+    old = os.getcwd()
+    os.chdir(tracking_dir)
+    try:
+        result = train("luong_translator", {**TINY_TRANSLATOR, "epochs": 2,
+                                            "precision": "mixed_bfloat16"},
+                       output_dir=tmp_path, verbose=0)
+    finally:
+        os.chdir(old)
+    losses = [epoch["loss"] for epoch in result.history]
+    assert losses[-1] < losses[0]
+    assert result.model.decoder.output_projection.compute_dtype == "float32"
+    saved = keras.saving.load_model(result.model_path, compile=False)
+    assert saved.decoder.output_projection.compute_dtype == "float32"
+    for a, b in zip(saved.get_weights(), result.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert np.isfinite(result.metrics["test_bleu"])
