@@ -435,3 +435,134 @@ def run_layer_test(cls, init_kwargs=None, *, directory, weights_sum="one",
     check_mixed_precision(cls, init_kwargs, inputs, weights_sum)
     check_keras_mask(cls, init_kwargs, inputs)
     return layer
+
+
+# ---------------------------------------------------------------------------- pooling layers
+# Layers that pool a sequence without a query (`zoo.layers.StructuredSelfAttention`,
+# `AttentionPooling`): `layer(values, mask=None, training=None)` → `(pooled [B, hops, D'],
+# weights [B, hops, S])`.
+
+
+def _pool(layer, values, mask=None, training=False):
+    return tuple(layer(values, mask=mask, training=training))
+
+
+def _check_pooling_masks(layer, values, mask, weights_sum, training):
+    pooled, weights = to_numpy(_pool(layer, values, mask, training))
+    assert np.all(np.isfinite(pooled)) and np.all(np.isfinite(weights)), "NaN/inf"
+    row_mask = np.broadcast_to(mask[:, None, :], weights.shape)
+    assert np.all(weights[~row_mask] == 0.0), "weight on a padding position"
+    assert np.all(weights >= 0.0), "negative weight"
+    real = mask.any(-1)
+    sums = weights.sum(-1)[real]
+    if weights_sum == "one":
+        np.testing.assert_allclose(sums, 1.0, atol=1e-5, err_msg="weights do not sum to 1")
+    else:
+        assert np.all(sums <= 1.0 + 1e-5), "weights sum above 1"
+    assert np.all(weights[~real] == 0.0) and np.all(pooled[~real] == 0.0), (
+        "a fully masked row has weights or a pooled vector")
+    return pooled, weights
+
+
+def _pooling_gradients(layer, values, mask):
+    with tf.GradientTape() as tape:
+        tape.watch(values)
+        pooled, weights = layer(values, mask=mask, training=True)
+        rng = np.random.default_rng(1)
+        loss = tf.reduce_sum(tf.cast(pooled, "float32")
+                             * rng.normal(size=pooled.shape).astype("float32"))
+        loss += tf.reduce_sum(tf.cast(weights, "float32")
+                              * rng.normal(size=weights.shape).astype("float32"))
+        loss += sum(tf.cast(extra, "float32") for extra in layer.losses)
+    return (pooled, weights), tape.gradient(loss, list(layer.trainable_variables) + [values])
+
+
+def run_pooling_layer_test(cls, init_kwargs=None, *, directory, reference=None,
+                           weights_sum="one", random_training=False, hops=None, seed=0):
+    """Every generic check of a pooling layer: shapes; padding (exact zeros, sums, a fully
+    masked row, padding invariance) in inference and training; `reference(layer, values,
+    mask) -> (pooled, weights)` (a NumPy implementation) if given; gradients; `jit_compile`
+    vs eager (forward, and training gradients unless `random_training`); config round trip;
+    `.keras` save/load; `mixed_float16`; the Keras mask of `values` used as the padding mask
+    without warnings. Returns the built layer."""
+    init_kwargs = dict(init_kwargs or {})
+    inputs = make_inputs(seed)
+    values, mask = inputs["values"], inputs["mask"]
+    layer = cls(**init_kwargs)
+    pooled, weights = to_numpy(_pool(layer, values, mask))
+    batch, src_len, _ = values.shape
+    hops = hops or weights.shape[1]
+    assert weights.shape == (batch, hops, src_len), f"weights shape {weights.shape}"
+    assert pooled.shape[:2] == (batch, hops), f"pooled shape {pooled.shape}"
+
+    for training in (False, True):
+        _check_pooling_masks(layer, values, mask, weights_sum, training)
+    for b, length in enumerate(mask.sum(-1)):
+        if length:
+            alone = to_numpy(_pool(layer, values[b:b + 1, :length]))
+            np.testing.assert_allclose(pooled[b], alone[0][0], atol=1e-5,
+                                       err_msg=f"row {b}: pooled depends on padding")
+            np.testing.assert_allclose(weights[b, :, :length], alone[1][0], atol=1e-5,
+                                       err_msg=f"row {b}: weights depend on padding")
+    if reference is not None:
+        expected = reference(layer, values, mask)
+        assert_outputs_close((pooled, weights), expected, atol=1e-5, what="NumPy reference")
+
+    tensors = (tf.convert_to_tensor(values), tf.convert_to_tensor(mask))
+    _, grads = _pooling_gradients(layer, *tensors)
+    names = [v.path for v in layer.trainable_variables] + ["values"]
+    for name, grad in zip(names, grads):
+        assert grad is not None, f"no gradient for {name}"
+        grad = keras.ops.convert_to_numpy(grad)
+        assert np.all(np.isfinite(grad)) and np.any(grad != 0), f"bad gradient for {name}"
+
+    def run(values, mask):
+        return _pool(layer, values, mask), _pooling_gradients(layer, values, mask)
+
+    rng = snapshot_rng(layer)
+    eager = run(*tensors)
+    restore_rng(layer, rng)
+    compiled = tf.function(run, jit_compile=True)(*tensors)
+    assert_outputs_close(compiled[0], eager[0], what="jit vs eager (inference)")
+    if not random_training:
+        assert_outputs_close(compiled[1][0], eager[1][0], what="jit vs eager (training)")
+        for name, a, e in zip(names, compiled[1][1], eager[1][1]):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(a),
+                                       keras.ops.convert_to_numpy(e), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"gradient of {name}, jit vs eager")
+
+    config = layer.get_config()
+    clone = cls.from_config(config)
+    assert clone.get_config() == config, "get_config/from_config is not a round trip"
+    _pool(clone, values, mask)
+    clone.set_weights(layer.get_weights())
+    assert_outputs_close(_pool(clone, values, mask), (pooled, weights), what="clone")
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is cls and restored.get_config() == config
+
+    values_in = keras.Input(values.shape[1:], name="values")
+    mask_in = keras.Input(mask.shape[1:], dtype="bool", name="mask")
+    model = keras.Model([values_in, mask_in], list(layer(values_in, mask=mask_in)))
+    path = os.path.join(directory, f"{layer.name}.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert type(loaded.layers[-1]) is cls
+    assert_outputs_close(loaded([values, mask]), (pooled, weights), what="saved and loaded")
+
+    half = cls(**init_kwargs, dtype="mixed_float16")
+    for training in (False, True):
+        pooled16, weights16 = to_numpy(_pool(half, values, mask, training))
+        assert pooled16.dtype == np.float16 and np.all(np.isfinite(pooled16))
+        sums = weights16.astype("float32").sum(-1)[mask.any(-1)]
+        assert np.all(sums <= 1.0 + 1e-2)
+        if weights_sum == "one":
+            np.testing.assert_allclose(sums, 1.0, atol=1e-2)
+
+    tokens = np.where(mask, 1 + np.arange(mask.shape[1]), 0)
+    embedded = keras.layers.Embedding(SRC_LEN + 1, values.shape[-1], mask_zero=True)(tokens)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        implicit = _pool(layer, embedded)
+        explicit = _pool(layer, embedded, mask)
+    assert_outputs_close(implicit, explicit, what="Keras mask of values")
+    return layer

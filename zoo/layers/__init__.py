@@ -1,7 +1,9 @@
 """Building blocks of the zoo's models."""
 
 from zoo.layers.attention_decoder import AttentionDecoder
+from zoo.layers.attention_pooling import AttentionPooling
 from zoo.layers.recurrent_encoder import RecurrentEncoder
+from zoo.layers.structured_self_attention import StructuredSelfAttention
 from zoo.layers.transformer import (
     PositionalEmbedding,
     TransformerDecoderLayer,
@@ -11,8 +13,10 @@ from zoo.layers.transformer import (
 
 __all__ = [
     "AttentionDecoder",
+    "AttentionPooling",
     "PositionalEmbedding",
     "RecurrentEncoder",
+    "StructuredSelfAttention",
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
     "sinusoidal_positions",

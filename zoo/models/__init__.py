@@ -1,6 +1,7 @@
 """Registered model builders (`zoo.build`, `zoo.list_models`)."""
 
 from zoo.models import translators  # noqa: F401  (registers the builders)
+from zoo.models import sentiment_builders  # noqa: F401  (registers the sentiment* builders)
 from zoo.models.catalog import build, get_builder, list_models, resolve_config
 from zoo.models.rnn_translator import RNNTranslator
 from zoo.models.transformer_translator import TransformerTranslator

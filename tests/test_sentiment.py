@@ -1,0 +1,273 @@
+"""Sentiment end to end: the pooling layers, every `sentiment*` builder, a tiny SST-2 training
+through the real trainer (sqlite MLflow store), `.keras` round trip, export (XLA core, op
+check) and our gRPC server's Predict and Classify."""
+
+import os
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
+
+import serving
+import zoo
+from export import export_model
+from export.op_check import check_saved_model
+from tests.layer_test_case import padding_mask, run_pooling_layer_test
+from zoo import attention as attention_lib
+from zoo.config import CONFIG_DIR, ConfigError
+from zoo.data import data_dir
+from zoo.layers import AttentionPooling, StructuredSelfAttention
+from zoo.layers.structured_self_attention import frobenius_penalty
+from zoo.models.sentiment_classifier import SentimentClassifier
+from zoo.training import train
+
+TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
+        "mlp_units": 16, "dropout": 0.1}
+TINY_TRAINING = {
+    **TINY, "train_limit": 3000, "eval_limit": 64, "valid_sentences": 40, "vocab_size": 600,
+    "batch_size": 32, "epochs": 2, "learning_rate": 0.01, "warmup_steps": 5, "heatmaps": 2,
+    "samples": 5,
+}
+# Noisy or partial weights: local-p's Gaussian leaves mass unassigned, monotonic attention
+# may scan past the end, hard attention is Gumbel noise in training.
+AT_MOST_ONE = {"local", "monotonic"}
+TEXTS = ["a gorgeous , witty , seductive movie .", "It's a dull, LIFELESS mess..."]
+
+
+def require_sst2():
+    if not (data_dir() / "sentiment" / "train.tsv").is_file():
+        pytest.skip("SST-2 not found under ZOO_DATA_DIR")
+
+
+# ------------------------------------------------------------------------- pooling layers
+
+
+def structured_reference(layer, values, mask):
+    """Lin et al. 2017 in NumPy: A = softmax(W_s2 tanh(W_s1 Hᵀ)) over the real tokens."""
+    w_s1, w_s2 = (w.numpy() for w in (layer.w_s1, layer.w_s2))
+    scores = np.einsum("bsu,ur->brs", np.tanh(values @ w_s1), w_s2)
+    scores = np.where(mask[:, None, :], scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    exp = np.where(mask[:, None, :], np.exp(scores - np.where(np.isfinite(top), top, 0)), 0.0)
+    weights = exp / np.maximum(exp.sum(-1, keepdims=True), 1e-9)
+    return weights @ values, weights
+
+
+def test_structured_self_attention_layer(tmp_path):
+    run_pooling_layer_test(StructuredSelfAttention, {"units": 5, "hops": 3, "penalty": 0.3},
+                           directory=str(tmp_path), reference=structured_reference)
+
+
+@pytest.mark.parametrize("name", ["additive", "multi_head", "location_sensitive"])
+def test_attention_pooling_layer(tmp_path, name):
+    run_pooling_layer_test(AttentionPooling, {"attention": name, "hops": 2, "penalty": 0.1},
+                           directory=str(tmp_path))
+
+
+def test_frobenius_penalty_is_added_in_training_only():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3, 5, 4)).astype("float32")
+    mask = padding_mask([5, 3, 1], 5)
+    layer = StructuredSelfAttention(units=6, hops=3, penalty=0.5)
+    _, weights = layer(values, mask=mask, training=True)
+    assert len(layer.losses) == 1
+    a = weights.numpy()
+    gram = a @ a.transpose(0, 2, 1)
+    expected = 0.5 * np.mean(np.sum((gram - np.eye(3)) ** 2, axis=(1, 2)))
+    np.testing.assert_allclose(layer.losses[0].numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(frobenius_penalty(tf.eye(3)[None]).numpy(), 0.0, atol=1e-7)
+    layer(values, mask=mask, training=False)
+    assert not layer.losses
+
+
+# ------------------------------------------------------------------------------- builders
+
+
+def sentiment_builders():
+    return [name for name in zoo.list_models() if name.startswith("sentiment")]
+
+
+def test_one_builder_and_config_per_attention():
+    expected = {"sentiment"} | {f"sentiment_{name}" for name in attention_lib.names()}
+    assert set(sentiment_builders()) == expected
+    for name in expected:
+        assert (CONFIG_DIR / f"{name}.yaml").is_file(), name
+        config = zoo.resolve_config(name)
+        assert config["task"] == "sentiment"
+        assert config["attention"] == ("structured" if name == "sentiment"
+                                       else name[len("sentiment_"):])
+        assert 0 < config["time_budget_minutes"] <= 15
+
+
+@pytest.mark.parametrize("name", sentiment_builders())
+def test_every_builder_builds_and_masks_padding(name):
+    model = zoo.build(name, vocab_size=50, **TINY)
+    assert model.task == "sentiment"
+    ids = np.array([[5, 6, 7, 8, 9, 0, 0, 0], [4, 9, 0, 0, 0, 0, 0, 0]], np.int32)
+    result = model.classify(ids)
+    probabilities = result["probabilities"].numpy()
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
+    weights = result["attention"].numpy()
+    assert weights.shape == (2, 2, 8)
+    assert np.all(weights[ids[:, None, :].repeat(2, 1) == 0] == 0.0)
+    sums = weights.sum(-1)
+    if model.attention_name in AT_MOST_ONE:
+        assert np.all(sums <= 1.0 + 1e-5)
+    else:
+        np.testing.assert_allclose(sums, 1.0, atol=1e-5)
+    # Padding never changes a row's result.
+    alone = model.classify(ids[1:, :2])
+    np.testing.assert_allclose(alone["probabilities"].numpy(), probabilities[1:], atol=1e-5)
+
+
+def test_bad_configs_name_the_key():
+    with pytest.raises(ConfigError, match="attention"):
+        zoo.resolve_config("sentiment", {"attention": "nope"})
+    with pytest.raises(ConfigError, match="attention_options"):
+        zoo.resolve_config("sentiment", {"attention_options": {"units": 3}})
+    with pytest.raises(ConfigError, match="hops"):
+        zoo.resolve_config("sentiment", {"hops": 0})
+
+
+def test_raw_text_is_normalized_like_sst():
+    normalize = SentimentClassifier.normalize
+    out = normalize(["It's GREAT, isn't it?! 10,000 times... (Mr. Smith)."]).numpy()[0]
+    assert out.decode() == "it 's great , is n't it ? ! 10,000 times ... ( mr. smith ) ."
+    sst = "the film 's ending has a `` what was it all for ? '' and does n't care ."
+    assert normalize([sst]).numpy()[0].decode() == sst
+
+
+# -------------------------------------------------------------- training through the trainer
+
+
+@pytest.fixture(scope="module")
+def trained(tracking_dir, tmp_path_factory):
+    require_sst2()
+    output = tmp_path_factory.mktemp("runs")
+    old_cwd = os.getcwd()
+    os.chdir(tracking_dir)  # MLflow's default artifact root is relative to the working dir
+    try:
+        return train("sentiment", TINY_TRAINING, output_dir=output, verbose=0)
+    finally:
+        os.chdir(old_cwd)
+
+
+def test_tiny_training_loss_falls_and_learns(trained):
+    # The training loss includes the Frobenius penalty; the validation loss does not.
+    losses = [epoch["loss"] for epoch in trained.history]
+    assert len(losses) == 2 and losses[1] < losses[0], losses
+    val_losses = [epoch["val_loss"] for epoch in trained.history]
+    assert val_losses[1] < val_losses[0], val_losses
+    assert trained.metrics["test_accuracy"] > 55.0, trained.metrics  # chance is about 50
+
+
+def test_mlflow_run_has_accuracy_and_heatmaps(trained, tracking_dir):
+    client = mlflow.MlflowClient()
+    run = client.get_run(trained.run_id)
+    assert run.info.status == "FINISHED"
+    assert client.get_experiment(run.info.experiment_id).name == "sentiment"
+    assert run.data.params["model"] == "sentiment"
+    assert run.data.params["attention"] == "structured"
+    history = client.get_metric_history(trained.run_id, "val_accuracy")
+    assert [m.step for m in history] == [1, 2]
+    assert all(0.0 <= m.value <= 100.0 for m in history)
+    assert 0.0 <= run.data.metrics["test_accuracy"] <= 100.0
+    heatmaps = [a.path for a in client.list_artifacts(trained.run_id, "attention")]
+    assert heatmaps == ["attention/sentence_00.png", "attention/sentence_01.png"]
+    with open(client.download_artifacts(trained.run_id, heatmaps[0]), "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    samples = {a.path for a in client.list_artifacts(trained.run_id, "samples")}
+    assert "samples/predictions.tsv" in samples
+    table = client.download_artifacts(trained.run_id, "samples/predictions.tsv")
+    with open(table, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    assert lines[0] == "text\tlabel\tprediction\tprobability" and len(lines) == 6
+
+
+def test_predict_texts_and_keras_round_trip(trained):
+    model = trained.model
+    result = model.predict_texts(TEXTS)
+    assert result["labels"] == [model.labels[i] for i in result["probabilities"].argmax(-1)]
+    # Raw text is read as SST's lower-cased, split form.
+    sst_form = model.predict_texts(["it 's a dull , lifeless mess ..."])
+    assert sst_form["tokens"][0] == result["tokens"][1]
+    np.testing.assert_allclose(sst_form["probabilities"][0], result["probabilities"][1],
+                               atol=1e-6)
+    for weights, tokens in zip(result["attention"], result["tokens"]):
+        assert weights.shape == (2, len(tokens))
+        np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
+    loaded = keras.saving.load_model(trained.model_path, compile=False)
+    again = loaded.predict_texts(TEXTS)
+    np.testing.assert_allclose(again["probabilities"], result["probabilities"], atol=1e-6)
+    assert again["tokens"] == result["tokens"] and again["labels"] == result["labels"]
+
+
+def test_test_accuracy_is_the_glue_dev_accuracy(trained):
+    from zoo.data.sst2 import load_sst2
+    from zoo.metrics import accuracy
+
+    examples = load_sst2("test", limit=TINY_TRAINING["eval_limit"])
+    result = trained.model.predict_texts([e["sentence"] for e in examples])
+    predicted = result["probabilities"].argmax(-1)
+    assert accuracy(predicted, [e["label"] for e in examples]) == pytest.approx(
+        trained.metrics["test_accuracy"])
+
+
+# ------------------------------------------------------------------------ export and serving
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    path = export_model(trained.model, root, name="sentiment", warmup_batch_sizes=(1, 2),
+                        warmup_lengths=(8, 16), check_ops=True)
+    return root, path
+
+
+def test_export_passes_the_op_check_and_compiles_the_core(exported):
+    _, path = exported
+    assert check_saved_model(path).ok
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    jitted = [f.signature.name for f in proto.meta_graphs[0].graph_def.library.function
+              if f.attr.get("_XlaMustCompile") and f.attr["_XlaMustCompile"].b]
+    assert any("classify" in name for name in jitted), jitted
+    signatures = proto.meta_graphs[0].signature_def
+    assert set(signatures) >= {"serving_default", "classification"}
+    assert set(signatures["classification"].inputs) == {"inputs"}
+    assert set(signatures["classification"].outputs) == {"classes", "scores"}
+    assert (path / "assets.extra" / "tf_serving_warmup_requests").is_file()
+
+
+def test_predict_and_classify_through_our_grpc_server(exported, trained):
+    root, _ = exported
+    expected = trained.model.predict_texts(TEXTS)
+    handle = serving.start_server(model_root=str(root), port=0)
+    try:
+        with serving.Client(handle.target, timeout=120) as client:
+            out = client.predict("sentiment", {"text": TEXTS})
+            assert [label.decode() for label in out["label"]] == expected["labels"]
+            np.testing.assert_allclose(out["probabilities"], expected["probabilities"],
+                                       atol=1e-5)
+            assert out["attention"].dtype == np.float32
+            assert out["attention"].shape[:2] == (2, 2)
+            for row, tokens in enumerate(expected["tokens"]):
+                assert [t.decode() for t in out["tokens"][row] if t] == tokens
+                np.testing.assert_allclose(out["attention"][row, :, :len(tokens)],
+                                           expected["attention"][row], atol=1e-5)
+                assert np.all(out["attention"][row, :, len(tokens):] == 0)
+            classified = client.classify("sentiment", TEXTS)
+            for row, classes in enumerate(classified):
+                assert [label for label, _ in classes] == trained.model.labels
+                np.testing.assert_allclose([score for _, score in classes],
+                                           expected["probabilities"][row], atol=1e-5)
+            # A batch of 3 is padded to the bucket of 4 inside and cut back.
+            three = client.predict("sentiment", {"text": TEXTS + [""]})
+            assert three["probabilities"].shape == (3, 2)
+            np.testing.assert_allclose(three["probabilities"][:2], out["probabilities"],
+                                       atol=1e-5)
+    finally:
+        handle.stop()
