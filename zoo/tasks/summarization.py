@@ -1,0 +1,148 @@
+"""Abstractive summarization (AESLC subject lines, DialogSum dialogues): ROUGE-1/2/L F1."""
+
+import mlflow
+import numpy as np
+import tensorflow as tf
+
+from zoo import metrics
+from zoo.data.aeslc import load_aeslc
+from zoo.data.dialogsum import load_dialogsum
+from zoo.tasks import register_task
+from zoo.tasks.base import PreparedData, Task, text_hash
+from zoo.tasks.translation import batched_translate, log_sample_table, token_strings
+from zoo.text import BOS_ID, PAD_ID
+from zoo.training.losses import SmoothedSequenceLoss
+from zoo.training.summarization_data import make_summary_dataset, tokenize_documents
+from zoo.viz import plot_attention
+
+# dataset → (reader, source field, reference of an example). Train and test come from the
+# files; neither set ships a validation split, so `valid_size` examples are held out of train.
+DATASETS = {
+    "aeslc": (load_aeslc, "source", lambda example: example["target"]),
+    "dialogsum": (load_dialogsum, "dialogue", lambda example: example["summaries"][0]),
+}
+VALID_SEED = 20170414  # fixed, not the run's seed: every run validates on the same examples
+HEATMAP_COLUMNS = 100  # source columns drawn at most (the most attended ones)
+EXCERPT_CHARS = 300
+
+
+@register_task
+class SummarizationTask(Task):
+    """Examples are `(sources, references)` lists of strings: the e-mail body and its original
+    subject line (AESLC, `target`), or the dialogue and its first summary (DialogSum,
+    `summaries[0]`, the reference the published BART baseline is scored against)."""
+
+    name = "summarization"
+    headline = "rouge1"
+    output_name = "summary"
+
+    def read_split(self, config, split):
+        if config["dataset"] not in DATASETS:
+            raise ValueError(f"key 'dataset': unknown summarization dataset "
+                             f"{config['dataset']!r} ({', '.join(DATASETS)})")
+        reader, source_field, reference = DATASETS[config["dataset"]]
+        if split == "test":
+            examples = reader("test")
+        else:
+            examples = reader("train")
+            held_out = held_out_indices(len(examples), config["valid_size"])
+            if split == "valid":
+                examples = [examples[i] for i in sorted(held_out)]
+            else:
+                examples = [e for i, e in enumerate(examples) if i not in held_out]
+        limit = config["train_limit"] if split == "train" else config["eval_limit"]
+        examples = examples[:limit] if limit else examples
+        return [e[source_field] for e in examples], [reference(e) for e in examples]
+
+    def data_hash(self, examples):
+        sources, references = examples
+        return text_hash([*sources, *references])
+
+    def tokenizer_texts(self, config, examples):
+        texts = [*examples[0], *examples[1]]
+        return [text.lower() for text in texts] if config["lowercase"] else texts
+
+    def prepare(self, config, tokenizer, train_examples, valid_examples):
+        lengths = (config["max_source_subwords"], config["max_target_subwords"],
+                   config["lowercase"])
+        train_src, train_tgt = tokenize_documents(tokenizer, *train_examples, *lengths)
+        valid_src, valid_tgt = tokenize_documents(tokenizer, *valid_examples, *lengths)
+        kept = int(train_src.nrows())
+        if kept < 2 * config["batch_size"]:
+            raise ValueError(f"only {kept} training examples: too few for batch_size="
+                             f"{config['batch_size']}; raise train_limit or lower batch_size")
+        train = make_summary_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
+                                     seed=config["seed"]).repeat()
+        valid = make_summary_dataset(valid_src, valid_tgt, config["batch_size"],
+                                     drop_remainder=False)
+        tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
+        return PreparedData(train, valid, max(1, kept // config["batch_size"]), tokens, kept)
+
+    def loss(self, config):
+        # The model outputs normalised log-probabilities of the copy/generate mixture; the
+        # loss's log-softmax leaves them unchanged, so it is the mixture's NLL (smoothed).
+        return SmoothedSequenceLoss(config["label_smoothing"])
+
+    def evaluate(self, model, config, examples, limit=None):
+        sources, references = examples
+        if limit:
+            sources, references = sources[:limit], references[:limit]
+        return metrics.rouge(batched_translate(model, sources), references)
+
+    def evaluate_during_training(self, model, config, examples):
+        return self.evaluate(model, config, examples, limit=config["val_rouge_limit"] or None)
+
+    def log_artifacts(self, model, config, examples, directory):
+        """Attention heatmaps of a few validation examples; a sample table with a source
+        excerpt, the reference, the summary and its mean copy switch `p_gen`."""
+        sources, references = examples
+        count = max(config["heatmaps"], config["samples"])
+        sources, references = sources[:count], references[:count]
+        summaries, result, source_ids = model.translate(sources, return_attention=True)
+        p_gen = mean_p_gen(model, source_ids, result["ids"])
+        heatmap_dir = directory / "attention"
+        heatmap_dir.mkdir()
+        for index in range(min(config["heatmaps"], len(sources))):
+            weights = result["attention"][index].numpy()
+            source_tokens = token_strings(model.tokenizer, source_ids[index])
+            summary_tokens = token_strings(model.tokenizer, result["ids"][index])
+            weights = weights[: len(summary_tokens), : len(source_tokens)]
+            columns = np.arange(len(source_tokens))
+            title = f"{summaries[index]}  (mean p_gen {p_gen[index]:.2f})"
+            if len(columns) > HEATMAP_COLUMNS:
+                columns = np.sort(np.argsort(-weights.sum(0), kind="stable")[:HEATMAP_COLUMNS])
+                title += (f"\nthe {HEATMAP_COLUMNS} most attended of {len(source_tokens)} "
+                          "source subwords")
+            plot_attention(weights[:, columns], [source_tokens[i] for i in columns],
+                           summary_tokens, path=heatmap_dir / f"summary_{index:02d}.png",
+                           title=title)
+        mlflow.log_artifacts(str(heatmap_dir), "attention")
+        n = config["samples"]
+        samples = {"source": [excerpt(text) for text in sources[:n]],
+                   "reference": references[:n], self.output_name: summaries[:n],
+                   "p_gen": [round(float(value), 3) for value in p_gen[:n]]}
+        log_sample_table(samples, directory, f"{self.output_name}s")
+
+
+def held_out_indices(count, size):
+    """The `size` example indices (of `count`) held out of train for validation."""
+    if size >= count:
+        raise ValueError(f"key 'valid_size' ({size}) must be smaller than the {count} "
+                         "training examples")
+    return set(np.random.default_rng(VALID_SEED).permutation(count)[:size].tolist())
+
+
+def mean_p_gen(model, source_ids, summary_ids):
+    """Mean generation probability `p_gen` over each summary's tokens (teacher-forcing the
+    model on its own output); 1 − p_gen is the weight on copying."""
+    summary_ids = tf.cast(summary_ids, tf.int32)
+    target_in = tf.concat([tf.fill([tf.shape(summary_ids)[0], 1], BOS_ID),
+                           summary_ids[:, :-1]], axis=1)
+    p_gen = model.teacher_forced(source_ids, target_in, training=False)["p_gen"].numpy()
+    real = (summary_ids.numpy() != PAD_ID).astype(np.float32)
+    return (p_gen * real).sum(1) / np.maximum(real.sum(1), 1.0)
+
+
+def excerpt(text, chars=EXCERPT_CHARS):
+    text = " ".join(text.split())
+    return text if len(text) <= chars else text[:chars].rsplit(" ", 1)[0] + " …"
