@@ -242,6 +242,32 @@ def test_export_passes_the_op_check_and_compiles_the_core(exported):
     assert (path / "assets.extra" / "tf_serving_warmup_requests").is_file()
 
 
+def test_no_xla_export_serves_the_same(exported, trained, tmp_path):
+    _, xla_path = exported
+    path = export_model(trained.model, tmp_path, name="sentiment", jit_compile=False,
+                        warmup_lengths=(), check_ops=True)
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    assert not [f for f in proto.meta_graphs[0].graph_def.library.function
+                if f.attr.get("_XlaMustCompile") and f.attr["_XlaMustCompile"].b]
+    outputs = [tf.saved_model.load(str(p)).signatures["serving_default"](
+        text=tf.constant(TEXTS)) for p in (path, xla_path)]
+    np.testing.assert_allclose(outputs[0]["probabilities"], outputs[1]["probabilities"],
+                               atol=1e-5)
+
+
+def test_export_scores_like_the_model(exported, trained):
+    """`zoo evaluate EXPORT`: the served signature's accuracy is the Keras model's."""
+    from zoo.tasks import get_task
+
+    _, path = exported
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    task = get_task("sentiment")
+    examples = task.read_split(trained.config, "test")
+    assert task.evaluate_served(signature, trained.config, examples) == pytest.approx(
+        {"accuracy": trained.metrics["test_accuracy"]})
+
+
 def test_predict_and_classify_through_our_grpc_server(exported, trained):
     root, _ = exported
     expected = trained.model.predict_texts(TEXTS)

@@ -155,6 +155,15 @@ class SentimentTask(Task):
         predicted = np.argmax(result["probabilities"], axis=-1)
         return {"accuracy": metrics.accuracy(predicted, [e["label"] for e in examples])}
 
+    def evaluate_served(self, signature, config, examples, batch_size=32):
+        """Accuracy of an export, through its `serving_default` signature (`zoo evaluate`)."""
+        predicted = []
+        for start in range(0, len(examples), batch_size):
+            texts = [e["sentence"] for e in examples[start:start + batch_size]]
+            probabilities = signature(text=tf.constant(texts))["probabilities"].numpy()
+            predicted += list(np.argmax(probabilities, axis=-1))
+        return {"accuracy": metrics.accuracy(predicted, [e["label"] for e in examples])}
+
     def log_artifacts(self, model, config, examples, directory):
         """Per-token attention heatmaps (hops × tokens) of a few validation sentences and a
         sample table (text, label, prediction, probability)."""
