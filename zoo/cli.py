@@ -3,6 +3,7 @@
     zoo list
     zoo train configs/luong_translator.yaml --set epochs=2 --set attention=cosine
     zoo train --resume <run id>
+    zoo cluster-local 2 configs/luong_translator.yaml --set epochs=2
     zoo runs compare --experiment translation
     zoo ui
     zoo evaluate luong_translator --split test
@@ -46,6 +47,13 @@ def _cmd_train(args):
     print(f"run {result.run_id}: " + ", ".join(
         f"{key} {value:.4g}" for key, value in result.metrics.items()))
     return 0
+
+
+def _cmd_cluster_local(args):
+    from zoo.training import local_cluster
+
+    arguments = local_cluster.train_arguments(args.config, args.set, args.output_dir, args.resume)
+    return local_cluster.run_local_cluster(args.workers, arguments, args.grace_seconds)
 
 
 def _cmd_export(args):
@@ -196,6 +204,21 @@ def build_parser():
     predict.add_argument("--timeout", type=float, default=30.0)
     predict.set_defaults(func=_cmd_predict)
 
+    cluster = commands.add_parser(
+        "cluster-local", help="N strategy=multi_worker training processes on 127.0.0.1 (free "
+                              "ports, one TF_CONFIG each; worker 0 is the chief)")
+    cluster.add_argument("workers", type=int, help="number of worker processes")
+    cluster.add_argument("config", nargs="?", default=None,
+                         help="configs/<model>.yaml or a registered model name")
+    cluster.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config key (repeatable)")
+    cluster.add_argument("--output-dir", default="runs", help="the chief's run directories")
+    cluster.add_argument("--resume", metavar="RUN_ID", default=None,
+                         help="continue a failed multi-worker run on N workers (no config)")
+    cluster.add_argument("--grace-seconds", type=float, default=60.0,
+                         help="after a worker fails, how long the others may take to stop")
+    cluster.set_defaults(func=_cmd_cluster_local)
+
     demo = commands.add_parser("demo", help="train, export, serve and translate over gRPC")
     demo.add_argument("--minutes", type=float, default=4.0, help="training time budget")
     demo.add_argument("--port", type=int, default=0, help="gRPC port (0: a free one)")
@@ -211,8 +234,14 @@ def main(argv=None):
         from zoo.config import ConfigError
         from zoo.data import DataDirError, DataError
 
+        if args.command == "train":  # a lost worker: the message says what to resume
+            from zoo.training.distribution import DistributionError
+
+            if isinstance(error, DistributionError):
+                print(f"zoo train: error: {error}", file=sys.stderr)
+                return 1
         if isinstance(error, (ConfigError, DataError, DataDirError)) or args.command in (
-                "export", "predict", "runs", "ui", "evaluate"):
+                "export", "predict", "runs", "ui", "evaluate", "cluster-local"):
             print(f"zoo {args.command}: error: {error}", file=sys.stderr)
             return 2
         raise

@@ -47,11 +47,16 @@ def resolve_config(name_or_path, overrides=None):
         get_builder(name)
         file_config = config_lib.load_yaml(path) if path.exists() else {"model": name}
     builder = get_builder(name)
-    defaults = builder.defaults()
+    # Keys every model takes whatever its builder declares (the training strategy); imported
+    # here because zoo.training imports this module.
+    from zoo.training import distribution
+
+    defaults = {**distribution.DEFAULTS, **builder.defaults()}
     resolved = config_lib.merge(defaults, file_config, str(path))
     resolved = config_lib.merge(resolved, overrides, "overrides")
     resolved["model"] = name
     builder.validate(resolved)
+    distribution.validate(resolved)
     return resolved
 
 

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from zoo.text import PAD_ID
+from zoo.training import distribution
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -26,7 +27,9 @@ class SmoothedSequenceLoss(keras.losses.Loss):
         eps = self.label_smoothing
         per_token = (1.0 - eps) * nll + eps * smooth
         weights = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
-        return ops.sum(per_token * weights) / ops.maximum(ops.sum(weights), 1.0)
+        # Under tf.distribute a replica holds part of the batch: normalise by the whole batch.
+        return distribution.replica_mean(ops.sum(per_token * weights), ops.sum(weights),
+                                         ops.shape(y_true)[0])
 
     def get_config(self):
         return {"label_smoothing": self.label_smoothing, "name": self.name}

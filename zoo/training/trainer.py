@@ -20,6 +20,7 @@ from zoo.models import catalog
 from zoo.tasks import get_task
 from zoo.text import SubwordTokenizer
 from zoo.tracking import registry
+from zoo.training import distribution
 from zoo.training.callbacks import EpochTracker, RunCheckpoint, TimeBudget
 from zoo.training.schedules import WarmupCosineDecay
 
@@ -72,15 +73,14 @@ def train(config_or_name=None, overrides=None, output_dir=RUNS_DIR, verbose=1, r
         raise ValueError("train: give a config (a registered model name or a YAML path)")
     config = catalog.resolve_config(config_or_name, overrides)
     configure_threads(config)
+    strategy = distribution.get_strategy(config)  # before TensorFlow runs anything
     keras.utils.set_random_seed(config["seed"])
     tracking.configure()
-    tracking.use_experiment(config["task"])
     data = _read_data(config)
 
-    with mlflow.start_run() as run:
-        run_id = run.info.run_id
+    # Only the chief tracks the run; other workers get a throwaway store and directory.
+    with distribution.tracked_run(strategy, config, output_dir) as (run_id, run_dir):
         mlflow.set_tag("mlflow.runName", tracking.run_name(config, run_id[:8]))
-        run_dir = (Path(output_dir) / run_id).resolve()
         mlflow.set_tags(tracking.run_tags(config, data["hash"]) | {"zoo.run_dir": str(run_dir)})
         mlflow.log_params(tracking.flatten_params(config))
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +116,7 @@ def resume_training(run_id, output_dir=RUNS_DIR, verbose=1):
     config = catalog.resolve_config(saved["model"],
                                     {k: v for k, v in saved.items() if k != "model"})
     configure_threads(config)
+    strategy = distribution.get_strategy(config)
     # Seeding resets TensorFlow's eager context, which drops tf-text's SentencePiece resources:
     # the tokenizer must be made after it.
     keras.utils.set_random_seed(config["seed"])
@@ -127,10 +128,11 @@ def resume_training(run_id, output_dir=RUNS_DIR, verbose=1):
         raise ValueError(f"resume: the training data changed since run {run_id} started "
                          f"(content hash {data['hash']}, the run has {expected})")
     resumes = int(run.data.tags.get("zoo.resumes", "0")) + 1
-    with mlflow.start_run(run_id=run_id):
+    with distribution.tracked_run(strategy, config, output_dir,
+                                  resume=(run_id, run_dir)) as (tracked_id, tracked_dir):
         mlflow.set_tag("zoo.resumes", str(resumes))
-        return _train_guarded(config, run_id, run_dir, data, verbose, tokenizer=tokenizer,
-                              resumed=True)
+        return _train_guarded(config, tracked_id, tracked_dir, data, verbose,
+                              tokenizer=tokenizer, resumed=True)
 
 
 def _restore_file(client, run_id, run_dir, relative):
@@ -174,21 +176,26 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, data["train"]),
                                            vocab_size=config["vocab_size"])
     _save_run_setup(config, tokenizer, run_dir)
-    prepared = task.prepare(config, tokenizer, data["train"], data["valid"])
+    strategy = distribution.get_strategy(config)
+    step_config = distribution.training_config(config, strategy)  # global batch, scaled LR
+    prepared = distribution.distribute_data(
+        task.prepare(step_config, tokenizer, data["train"], data["valid"]))
     metric_log.log({"train_examples": prepared.examples})
 
     precision = config.get("precision", "float32")
-    model = build_model(config, tokenizer, precision)
-    steps_per_epoch = prepared.steps_per_epoch
-    schedule = WarmupCosineDecay(config["learning_rate"], config["warmup_steps"],
-                                 steps_per_epoch * config["epochs"],
-                                 config["final_lr_fraction"])
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule, global_clipnorm=config["clip_norm"] or None),
-        loss=task.loss(config),
-        metrics=task.compile_metrics(config),
-        jit_compile=config["jit_compile"],
-    )
+    with strategy.scope():  # variables (model, optimizer, schedule) mirrored on every replica
+        model = build_model(config, tokenizer, precision)
+        steps_per_epoch = prepared.steps_per_epoch
+        schedule = WarmupCosineDecay(step_config["learning_rate"], config["warmup_steps"],
+                                     steps_per_epoch * config["epochs"],
+                                     config["final_lr_fraction"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule,
+                                            global_clipnorm=config["clip_norm"] or None),
+            loss=task.loss(config),
+            metrics=task.compile_metrics(config),
+            jit_compile=config["jit_compile"],
+        )
     metric_log.log({"parameters": model.count_params()})
 
     def evaluate():
@@ -205,7 +212,11 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         _log_setup_artifacts(config, tokenizer, artifacts)
 
     initial_epoch = 0
-    state = checkpoint.restore(model) if resumed else None
+    with strategy.scope():
+        state = checkpoint.restore(model) if resumed else None
+    run_id = distribution.synchronize(  # every worker trains the same; the chief's run id
+        strategy, run_id, config=config, data=data["hash"], tokenizer=tokenizer.model_proto,
+        epoch=int(state["epoch"]) if state else 0)
     if state is not None:
         initial_epoch = int(state["epoch"])
         tracker.restore(state)
@@ -223,10 +234,15 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         stream = prepared.train
         if initial_epoch:
             stream = stream.skip(initial_epoch * steps_per_epoch)
-        model.fit(stream, validation_data=prepared.valid, epochs=config["epochs"],
-                  initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                  callbacks=[budget, tracker], verbose=verbose, shuffle=False)
+        with distribution.worker_failures(strategy, run_id):
+            model.fit(stream, validation_data=prepared.valid, epochs=config["epochs"],
+                      initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                      callbacks=[budget, tracker, *distribution.callbacks(strategy, budget)],
+                      verbose=verbose, shuffle=False)
     train_seconds = budget.elapsed()
+    if not distribution.is_chief(strategy):  # evaluation, model and export: the chief's
+        return TrainingResult(run_id, model, config, {"train_seconds": train_seconds}, None,
+                              tracker.history)
     best = checkpoint.best_weights()
     if best is not None and best.exists():
         model.load_weights(best)

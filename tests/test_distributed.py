@@ -1,0 +1,194 @@
+"""Multi-worker training (`strategy: multi_worker`): real `zoo train` processes on 127.0.0.1
+forming a tf.distribute cluster from their TF_CONFIG, a real sqlite MLflow store.
+
+1. Two workers train a tiny translator: the same weights on both, the chief's run has every
+   metric, the loss is a single-worker run's on the same global batch, and the worker leaves
+   no file outside its temporary directory.
+2. Worker 1 is killed mid-run: the chief stops with a clear error within a bounded time, the
+   run is FAILED, and `zoo cluster-local 2 --resume RUN_ID` completes it.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from tests.conftest import TINY_TRANSLATOR, require_multi30k
+from zoo.training.local_cluster import tf_configs
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.timeout(900)  # a hang fails the test instead of the suite
+
+# A few optimizer steps: 2 epochs of ~10 global batches of 32 (16 per worker).
+CLUSTER_TRANSLATOR = TINY_TRANSLATOR | {
+    "train_limit": 480, "eval_limit": 16, "val_bleu_limit": 16, "epochs": 2, "heatmaps": 1,
+    "samples": 2}
+EPOCH_METRICS = ("loss", "val_loss", "val_bleu", "learning_rate", "target_tokens_per_second")
+DIGEST = re.compile(r"worker (\d) of 2.*: weights sha256 (\w+) after (\d+) optimizer steps")
+
+
+def _environment(tmp_path, cwd):
+    environment = dict(os.environ)
+    environment["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + [p for p in [environment.get("PYTHONPATH")] if p])
+    environment["TMPDIR"] = str(cwd / "tmp")
+    return environment
+
+
+def _start_workers(tmp_path, settings, count=2):
+    """`count` `zoo train` processes, each with its TF_CONFIG, working directory, TMPDIR and
+    log file under `tmp_path/worker<i>/`."""
+    workers = []
+    for index, tf_config in enumerate(tf_configs(count)):
+        cwd = tmp_path / f"worker{index}"
+        (cwd / "tmp").mkdir(parents=True)
+        environment = _environment(tmp_path, cwd) | {"TF_CONFIG": tf_config}
+        log = open(tmp_path / f"worker{index}.log", "wb")  # noqa: SIM115 (closed by _finish)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zoo.cli", "train", "luong_translator", *settings,
+             "--output-dir", str(tmp_path / "runs")],
+            cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+        workers.append((process, log))
+    return workers
+
+
+def _finish(workers, timeout):
+    end = time.monotonic() + timeout
+    try:
+        for process, _ in workers:
+            process.wait(timeout=max(1.0, end - time.monotonic()))
+    finally:
+        for process, log in workers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            log.close()
+
+
+def _settings(config):
+    return [f"--set={key}={json.dumps(value)}" for key, value in config.items()]
+
+
+def _log(tmp_path, index):
+    return (tmp_path / f"worker{index}.log").read_text(errors="replace")
+
+
+def test_two_workers_train_the_model_one_worker_trains(tmp_path, monkeypatch):
+    require_multi30k()
+    config = CLUSTER_TRANSLATOR | {"strategy": "multi_worker"}
+    workers = _start_workers(tmp_path, _settings(config))
+    _finish(workers, timeout=600)
+    logs = [_log(tmp_path, index) for index in range(2)]
+    for (process, _), log in zip(workers, logs):
+        assert process.returncode == 0, log[-4000:]
+
+    # Both replicas end with the same weights after the same steps.
+    digests = [DIGEST.search(log).groups() for log in logs]
+    assert [d[0] for d in digests] == ["0", "1"]
+    assert digests[0][1:] == digests[1][1:], digests
+    steps = int(digests[0][2])
+    assert steps >= 2 * 5
+
+    # The chief's run holds the whole training; the worker tracked nothing and left nothing.
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["zoo.strategy"] == "multi_worker"
+    assert run.data.tags["zoo.workers"] == "2"
+    assert run.data.tags["zoo.global_batch_size"] == "32"
+    for key in EPOCH_METRICS:
+        assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2], key
+    assert "test_bleu" in run.data.metrics
+    assert client.search_model_versions(f"run_id = '{run.info.run_id}'")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [run.info.run_id]
+    assert "worker 1 of 2: not the chief" in logs[1]
+    leftovers = [p for p in (tmp_path / "worker1").rglob("*") if p.is_file()]
+    assert leftovers == [], leftovers
+    assert not any((tmp_path / "worker1" / "tmp").iterdir())
+
+    # One worker on the same global batch (default strategy, in this process): same losses.
+    from zoo.training import train
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'single.db'}")
+    monkeypatch.chdir(tmp_path)
+    single = train("luong_translator", CLUSTER_TRANSLATOR, output_dir=tmp_path / "single",
+                   verbose=0)
+    for epoch, entry in enumerate(single.history, start=1):
+        for key in ("loss", "val_loss"):
+            distributed = client.get_metric_history(run.info.run_id, key)[epoch - 1].value
+            assert distributed == pytest.approx(entry[key], rel=1e-2), (key, epoch)
+
+
+def _latest_epoch(run_dir):
+    try:
+        return json.loads((run_dir / "checkpoints" / "latest.json").read_text())["epoch"]
+    except (OSError, ValueError):
+        return 0  # none yet, or being replaced right now
+
+
+def test_a_killed_worker_stops_the_chief_and_the_run_resumes(tmp_path):
+    require_multi30k()
+    epochs = 3
+    config = CLUSTER_TRANSLATOR | {"strategy": "multi_worker", "epochs": epochs,
+                                   "heartbeat_timeout_seconds": 5.0}
+    workers = _start_workers(tmp_path, _settings(config))
+    (chief, _), (worker, _) = workers
+    try:
+        deadline = time.monotonic() + 600
+        run_dirs = []
+        while not run_dirs or _latest_epoch(run_dirs[0]) < 1:
+            assert chief.poll() is None and worker.poll() is None, _log(tmp_path, 0)[-3000:]
+            assert time.monotonic() < deadline, "no first checkpoint in 10 minutes"
+            time.sleep(0.05)
+            run_dirs = list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").is_dir() else []
+        worker.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        chief.wait(timeout=120)
+        stopped_after = time.monotonic() - killed
+    finally:
+        _finish(workers, timeout=1)
+    run_id = run_dirs[0].name
+    killed_after = _latest_epoch(run_dirs[0])
+    assert 1 <= killed_after < epochs, "the training ended before the worker was killed"
+
+    chief_log = _log(tmp_path, 0)
+    assert chief.returncode == 1, chief_log[-3000:]
+    assert stopped_after < 60, f"the chief took {stopped_after:.0f} s to stop"
+    assert "zoo train: error: multi_worker training stopped: lost contact with" in chief_log
+    assert "/job:worker/replica:0/task:1" in chief_log
+    assert f"zoo train --resume {run_id}" in chief_log
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.get_run(run_id).info.status == "FAILED"
+
+    # The same run continues on two fresh workers from the chief's last checkpoint.
+    resumed = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "cluster-local", "2", "--resume", run_id,
+         "--output-dir", str(tmp_path / "runs")],
+        cwd=tmp_path / "worker0", env=_environment(tmp_path, tmp_path / "worker0"),
+        capture_output=True, text=True, timeout=600, check=False)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-4000:]
+    assert f"[worker 0] resuming run {run_id} after epoch {killed_after} of {epochs}" in output
+    assert f"[worker 1] resuming run {run_id} after epoch {killed_after} of {epochs}" in output
+    digests = {match.group(1): match.group(2) for match in DIGEST.finditer(output)}
+    assert len(digests) == 2 and len(set(digests.values())) == 1, digests
+
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["zoo.resumes"] == "1"
+    assert run.data.tags["zoo.resumed_from_epoch"] == str(killed_after)
+    for key in EPOCH_METRICS:
+        steps = [m.step for m in client.get_metric_history(run_id, key)]
+        assert sorted(steps) == list(range(1, epochs + 1)), (key, steps)
+    assert client.search_model_versions(f"run_id = '{run_id}'")

@@ -1,0 +1,451 @@
+"""Training on several devices or machines with `tf.distribute`: the `strategy` config key.
+
+* `default`: one device (TensorFlow's default strategy).
+* `mirrored`: `tf.distribute.MirroredStrategy`, one replica per local GPU (the CPU when none).
+* `multi_worker`: `tf.distribute.MultiWorkerMirroredStrategy`, one process per machine, the
+  cluster read from `TF_CONFIG` (without it: a cluster of this process alone). Gradients are
+  all-reduced every step, so every worker holds the same weights.
+
+Batch and learning rate: `batch_size` is the global batch of one optimizer step, split evenly
+among the replicas, so a config trains the same model on 1 or N workers. With
+`per_replica_batch: true` it is each replica's batch instead (global = batch_size × replicas),
+and `learning_rate_scaling` (`linear`: lr × replicas, Goyal et al. 2017; `sqrt`: lr × √replicas;
+`none`) adapts the learning rate to that larger global batch. Warm-up and decay stay in steps.
+
+Data: auto-sharded by data (`AutoShardPolicy.DATA`): every worker runs the whole input pipeline
+and keeps its part of each global batch, so workers see distinct examples of the same batches.
+
+Outputs: only the chief (task `chief`, else worker 0) logs to MLflow and writes checkpoints,
+the `.keras` model and the registered export. Every other worker runs the same code against a
+throwaway MLflow store and run directory in a temporary directory, removed when it finishes;
+on `--resume` it reads the chief's checkpoint (the run directory must be on storage all
+workers share).
+
+Failures: a worker that dies is noticed by TensorFlow's coordination service (no heartbeat
+for `heartbeat_timeout_seconds`, or at once when its connection drops mid-collective); the
+collectives of the others are aborted, they raise `DistributionError`, the chief's run is
+marked FAILED, and `zoo train --resume RUN_ID` continues from the last epoch checkpoint.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import keras
+import mlflow
+import numpy as np
+import tensorflow as tf
+
+from zoo import tracking
+from zoo.config import ConfigError
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+LEARNING_RATE_SCALINGS = ("none", "linear", "sqrt")
+
+# Keys every model accepts (merged under each builder's own defaults by `catalog`).
+DEFAULTS = {
+    "strategy": "default",
+    "per_replica_batch": False,
+    "learning_rate_scaling": "none",
+    "heartbeat_timeout_seconds": 10.0,  # TensorFlow's own default
+    "cluster_timeout_seconds": 600.0,
+}
+
+EXIT_CLUSTER_TIMEOUT = 3
+_COORDINATED_JOBS = ("chief", "worker")
+_strategies = {}
+_gathers = {}
+
+
+class DistributionError(RuntimeError):
+    """A worker was lost, or the workers disagree on what they train."""
+
+
+def validate(config):
+    """Check the distribution keys of a resolved config."""
+    if config["strategy"] not in STRATEGIES:
+        raise ConfigError(f"key 'strategy' must be one of {', '.join(STRATEGIES)}, got "
+                          f"{config['strategy']!r}")
+    if config["learning_rate_scaling"] not in LEARNING_RATE_SCALINGS:
+        raise ConfigError(f"key 'learning_rate_scaling' must be one of "
+                          f"{', '.join(LEARNING_RATE_SCALINGS)}, got "
+                          f"{config['learning_rate_scaling']!r}")
+    for key in ("heartbeat_timeout_seconds", "cluster_timeout_seconds"):
+        if config[key] <= 0:
+            raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
+
+
+def get_strategy(config):
+    """The process's strategy for `config["strategy"]` (made once: a multi-worker strategy
+    starts this task's gRPC server and must come before TensorFlow runs anything)."""
+    name = config.get("strategy", "default")
+    resolver = _resolver()
+    tasks = _task_count(resolver.cluster_spec())
+    if tasks > 1 and name != "multi_worker":
+        raise ConfigError(f"TF_CONFIG describes a cluster of {tasks} tasks but key 'strategy' is "
+                          f"{name!r}: set strategy=multi_worker, or unset TF_CONFIG")
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name not in _strategies:
+        if name == "mirrored":
+            _strategies[name] = tf.distribute.MirroredStrategy()
+        else:
+            _strategies[name] = _multi_worker(config, resolver)
+    return _strategies[name]
+
+
+def _resolver():
+    try:
+        return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    except (ValueError, json.JSONDecodeError) as error:
+        raise ConfigError(f"TF_CONFIG is not valid: {error}") from None
+
+
+def _task_count(cluster_spec):
+    return sum(cluster_spec.num_tasks(job) for job in _COORDINATED_JOBS
+               if job in cluster_spec.jobs)
+
+
+def _multi_worker(config, resolver):
+    cluster_spec = resolver.cluster_spec()
+    unsupported = sorted(set(cluster_spec.jobs) - set(_COORDINATED_JOBS))
+    if unsupported:
+        raise ConfigError(f"TF_CONFIG: strategy=multi_worker takes 'chief' and 'worker' tasks, "
+                          f"not {', '.join(map(repr, unsupported))}")
+    if _task_count(cluster_spec) > 1:
+        _configure_failure_detection(cluster_spec, config["heartbeat_timeout_seconds"])
+    with _startup_deadline(config["cluster_timeout_seconds"], resolver):
+        try:
+            return _KerasMultiWorkerStrategy(cluster_resolver=resolver)
+        except RuntimeError as error:
+            raise DistributionError(
+                "strategy=multi_worker must be set up before TensorFlow runs anything in the "
+                f"process ({error}); start the training in a fresh process (zoo train, "
+                "zoo cluster-local)") from error
+
+
+def _configure_failure_detection(cluster_spec, heartbeat_seconds):
+    """The coordination service MultiWorkerMirroredStrategy would start itself, with our
+    heartbeat timeout: a task silent that long is declared dead and every collective aborted.
+
+    `configure_coordination_service` is the eager context's (internal) method the strategy
+    calls; the strategy keeps a service configured before it is made.
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    jobs = [job for job in _COORDINATED_JOBS if job in cluster_spec.jobs]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=f"/job:{jobs[0]}/replica:0/task:0",
+        heartbeat_timeout_in_ms=int(heartbeat_seconds * 1000),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(
+            name=job, num_tasks=cluster_spec.num_tasks(job)) for job in jobs])
+
+
+@contextlib.contextmanager
+def _startup_deadline(seconds, resolver):
+    """The strategy waits for every task of TF_CONFIG without a limit; give up after
+    `seconds` (this process exits: nothing is tracked yet)."""
+    def give_up():
+        print(f"zoo train: error: strategy=multi_worker: the cluster did not form within "
+              f"cluster_timeout_seconds={seconds:g} (this is task {resolver.task_type}:"
+              f"{resolver.task_id} of {_task_count(resolver.cluster_spec())}); start every task "
+              "of TF_CONFIG and check that they reach each other's addresses",
+              file=sys.stderr, flush=True)
+        os._exit(EXIT_CLUSTER_TIMEOUT)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class _KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy as Keras 3's `fit` calls it.
+
+    Keras 3.15 calls `strategy.reduce` in two ways MirroredStrategy accepts and
+    MultiWorkerMirroredStrategy rejects (keras-team/keras#20585, tensorflow/tensorflow#72388):
+    on a whole `(inputs, targets)` batch, only to read its shapes before it builds the model,
+    and with `axis=0` on each replica's scalar metrics. The first gets this worker's own batch
+    (no collective: shapes are all Keras reads), the second the mean over the replicas.
+    """
+
+    def reduce(self, reduce_op, value, axis=None):
+        if tf.nest.is_nested(value):
+            return tf.nest.map_structure(lambda v: self.experimental_local_results(v)[0], value)
+        local = self.experimental_local_results(value)[0]
+        if axis is not None and getattr(local, "shape", None) is not None and \
+                local.shape.rank == 0:
+            axis = None
+        return super().reduce(reduce_op, value, axis)
+
+
+def worker_count(strategy):
+    """Processes training together (1 unless multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return max(1, _task_count(resolver.cluster_spec())) if resolver is not None else 1
+
+
+def worker_index(strategy):
+    """This process's place in the cluster: 0 for the chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or worker_count(strategy) == 1 or resolver.task_type == "chief":
+        return 0
+    return resolver.task_id + (1 if "chief" in resolver.cluster_spec().jobs else 0)
+
+
+def is_chief(strategy):
+    """Whether this process tracks the run and writes its outputs."""
+    return worker_index(strategy) == 0
+
+
+def training_config(config, strategy):
+    """`config` with the global `batch_size` and the (scaled) `learning_rate` one step uses."""
+    replicas = strategy.num_replicas_in_sync
+    growth = replicas if config.get("per_replica_batch", False) else 1
+    batch_size = config["batch_size"] * growth
+    if batch_size % replicas:
+        raise ConfigError(f"key 'batch_size' ({batch_size}, the global batch) must split evenly "
+                          f"among the {replicas} replicas")
+    scaling = config.get("learning_rate_scaling", "none")
+    factor = {"none": 1.0, "linear": growth, "sqrt": growth ** 0.5}[scaling]
+    return {**config, "batch_size": batch_size, "learning_rate": config["learning_rate"] * factor}
+
+
+def distribute_data(prepared):
+    """`PreparedData` whose datasets shard by data across workers.
+
+    tf.data's default (AUTO) would try to shard by file first; these pipelines start from
+    tensors. With DATA each worker keeps its replicas' slices of every global batch (after
+    tf.distribute splits the batch), so workers train on distinct examples and bucketed batches
+    keep one padded shape across workers.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataclasses.replace(prepared, train=prepared.train.with_options(options),
+                               valid=prepared.valid.with_options(options))
+
+
+def replica_mean(total, count, rows):
+    """`total / count` of the global batch, as one replica's share of a Keras loss.
+
+    `total` is this replica's summed loss, `count` what the loss is divided by (e.g. its real
+    tokens), `rows` its examples. With one replica: `total / max(count, 1)`. Under
+    tf.distribute each replica holds part of the batch, the replicas' gradients are summed,
+    and Keras reports the loss as Σ (loss × replicas × rows) / Σ rows over replicas. Returning
+    `total / global_count × global_rows / (replicas × rows)` makes the summed gradient that of
+    the global mean and the reported loss the single-device one, also when a partial
+    (validation) batch splits unevenly (training batches split evenly: the factor is 1).
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return total / tf.maximum(count, 1.0)
+    rows = tf.cast(rows, total.dtype)
+    global_count, global_rows = tf.unstack(
+        context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([count, rows])))
+    share = global_rows / (context.num_replicas_in_sync * tf.maximum(rows, 1.0))
+    return total / tf.maximum(global_count, 1.0) * share
+
+
+@contextlib.contextmanager
+def tracked_run(strategy, config, output_dir, resume=None):
+    """The MLflow run and run directory of this process, as `(run_id, run_dir)`.
+
+    The chief opens the run (`resume=(run_id, run_dir)`: that run again) in the configured
+    store, under `<output_dir>/<run_id>`. Any other worker opens a run in a throwaway store in a
+    temporary directory, which also holds its run directory (with a copy of the chief's
+    checkpoints when resuming) and its temporary files, and is removed on exit.
+    """
+    effective = training_config(config, strategy)
+    tags = {"zoo.strategy": config.get("strategy", "default"),
+            "zoo.workers": str(worker_count(strategy)),
+            "zoo.replicas": str(strategy.num_replicas_in_sync),
+            "zoo.global_batch_size": str(effective["batch_size"]),
+            "zoo.learning_rate": f"{effective['learning_rate']:g}"}
+    if is_chief(strategy):
+        if resume is None:
+            tracking.use_experiment(config["task"])
+            with mlflow.start_run() as run:
+                mlflow.set_tags(tags)
+                yield run.info.run_id, (Path(output_dir) / run.info.run_id).resolve()
+        else:
+            with mlflow.start_run(run_id=resume[0]):
+                mlflow.set_tags(tags)
+                yield resume
+        _finish_together(strategy, resume[0] if resume else run.info.run_id)
+        return
+    with _worker_scratch(strategy) as scratch:
+        client = mlflow.MlflowClient()
+        client.create_experiment(config["task"], artifact_location=(scratch / "mlruns").as_uri())
+        tracking.use_experiment(config["task"])
+        with mlflow.start_run() as run:
+            run_dir = scratch / "runs" / run.info.run_id
+            if resume is not None and (Path(resume[1]) / "checkpoints").is_dir():
+                shutil.copytree(Path(resume[1]) / "checkpoints", run_dir / "checkpoints")
+            yield run.info.run_id, run_dir
+        _finish_together(strategy, resume[0] if resume else None)
+
+
+def _finish_together(strategy, run_id):
+    """Workers leave together: the coordination service reports a worker whose process ended
+    (its heartbeats stop) as crashed to those still working, e.g. the chief exporting."""
+    if worker_count(strategy) > 1:
+        with worker_failures(strategy, run_id):
+            _gather(strategy, [0.0])
+
+
+@contextlib.contextmanager
+def _worker_scratch(strategy):
+    """A temporary directory for a non-chief worker's MLflow store, run directory and
+    temporary files; the tracking URI and `tempfile` point into it until it is removed."""
+    scratch = Path(tempfile.mkdtemp(prefix=f"zoo-worker{worker_index(strategy)}-")).resolve()
+    (scratch / "tmp").mkdir()
+    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "TMPDIR")}
+    saved_tempdir = tempfile.tempdir
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"
+    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch / "tmp")
+    tracking.configure()
+    print(f"worker {worker_index(strategy)} of {worker_count(strategy)}: not the chief; its "
+          f"MLflow store, checkpoints and temporary files go to {scratch} (removed at the end)",
+          flush=True)
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        tracking.configure()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def synchronize(strategy, run_id, **values):
+    """Check that every worker trains the same thing (e.g. config, data hash, tokenizer,
+    restored epoch) and return the chief's run id (on the chief: `run_id`).
+
+    Raises:
+        DistributionError: naming the values that differ from the chief's.
+    """
+    if worker_count(strategy) < 2:
+        return run_id
+    names = sorted(values)
+    row = [_fingerprint(values[name]) for name in names]
+    row += [float(ord(character)) for character in run_id.ljust(64)[:64]]
+    table = _gather(strategy, row)
+    differing = [name for column, name in enumerate(names)
+                 if np.any(table[:, column] != table[0, column])]
+    if differing:
+        mine = "this worker's" if not is_chief(strategy) else "some worker's"
+        raise DistributionError(
+            f"multi_worker: {mine} {', '.join(differing)} differ from the chief's: every worker "
+            "must get the same config and data (and, to resume, see the chief's run directory: "
+            "put --output-dir on storage all workers share)")
+    return "".join(chr(int(code)) for code in table[0, len(names):]).rstrip()
+
+
+def _fingerprint(value):
+    """48 bits of a value's hash, exact in a float64."""
+    data = value if isinstance(value, bytes) else json.dumps(
+        value, sort_keys=True, default=str).encode()
+    return float(int.from_bytes(hashlib.sha256(data).digest()[:6], "big"))
+
+
+def _gather(strategy, row):
+    """`row` (floats) of every replica, stacked: `[replicas, len(row)]`, the chief's first."""
+    if id(strategy) not in _gathers:  # one traced function: eager collectives cost ~0.3 s each
+        _gathers[id(strategy)] = tf.function(lambda x: strategy.gather(x, axis=0))
+    return _gathers[id(strategy)](tf.constant([row], tf.float64)).numpy()
+
+
+def callbacks(strategy, budget):
+    """The Keras callbacks multi-worker training adds after the trainer's own."""
+    if worker_count(strategy) < 2:
+        return []
+    extra = [_WeightsDigest(strategy)]
+    if budget.seconds:
+        extra.insert(0, _AgreeOnBudget(strategy, budget))
+    return extra
+
+
+class _AgreeOnBudget(keras.callbacks.Callback):
+    """Each worker's `TimeBudget` measures its own clock: after every step the workers stop
+    if any of them ran out of time, and keep the shortest cosine schedule any of them fitted
+    to its budget, so they stop on the same step with the same learning rate (a worker that
+    stopped alone would leave the others waiting in a collective)."""
+
+    def __init__(self, strategy, budget):
+        super().__init__()
+        self.strategy = strategy
+        self.budget = budget
+
+    def on_train_batch_end(self, batch, logs=None):
+        schedule = self.budget.schedule
+        total = float(keras.ops.convert_to_numpy(schedule.total_steps)) if schedule else 0.0
+        table = _gather(self.strategy, [float(bool(self.model.stop_training)), total])
+        if table[:, 0].max() > 0:
+            self.model.stop_training = True
+            self.budget.exhausted = True
+        if schedule is not None and table[:, 1].min() != total:
+            schedule.total_steps.assign(table[:, 1].min())
+
+
+class _WeightsDigest(keras.callbacks.Callback):
+    """Prints a hash of the weights when training ends: equal on every worker when the
+    replicas stayed in sync."""
+
+    def __init__(self, strategy):
+        super().__init__()
+        self.strategy = strategy
+
+    def on_train_end(self, logs=None):
+        digest = hashlib.sha256()
+        for weight in self.model.get_weights():
+            digest.update(np.ascontiguousarray(weight).tobytes())
+        steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        role = " (chief)" if is_chief(self.strategy) else ""
+        print(f"worker {worker_index(self.strategy)} of {worker_count(self.strategy)}{role}: "
+              f"weights sha256 {digest.hexdigest()[:16]} after {steps} optimizer steps",
+              flush=True)
+
+
+_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                tf.errors.AbortedError, tf.errors.CancelledError)
+
+
+@contextlib.contextmanager
+def worker_failures(strategy, run_id):
+    """Turns TensorFlow's collective errors after a lost worker into a `DistributionError`
+    that names the lost task and the run to resume."""
+    try:
+        yield
+    except _LOST_ERRORS as error:
+        if worker_count(strategy) < 2:
+            raise
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))))
+        lost = ", ".join(tasks) if tasks else "a peer"
+        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if is_chief(strategy):
+            after = (f"MLflow run {run_id} is marked FAILED; once every worker is back, "
+                     f"continue it with `zoo train --resume {run_id}` on each worker (or "
+                     f"`zoo cluster-local {worker_count(strategy)} --resume {run_id}`)")
+        else:
+            run_id = run_id or "RUN_ID"
+            after = (f"the chief's run can be continued with `zoo train --resume {run_id}` on "
+                     "each worker")
+        raise DistributionError(
+            f"multi_worker training stopped: lost contact with {lost} ({type(error).__name__}: "
+            f"{cause[:300]}); {after}") from error
