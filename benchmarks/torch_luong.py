@@ -403,16 +403,8 @@ def train_throughput(model, batches, steps, warmup_batches=2, **trainer_kwargs):
             "seconds_per_step": seconds / steps, "losses": losses}
 
 
-def decode_throughput(model, sources, batch_size, compiled=False):
-    """Greedy-decode `sources` (lists of ids, EOS-terminated) at `batch_size`, batched by
-    length like `zoo.tasks.translation.batched_translate` → sentences/s, tokens/s."""
-    model.eval()
-    decode = model.greedy_decode
-    if compiled:
-        # The step is what repeats; compile it and keep Python's loop (dynamic lengths).
-        model.step = torch.compile(model.step, dynamic=True)
+def _decode_all(model, sources, batch_size):
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    started = time.perf_counter()
     produced = 0
     for start in range(0, len(order), batch_size):
         chunk = [sources[i] for i in order[start:start + batch_size]]
@@ -420,14 +412,32 @@ def decode_throughput(model, sources, batch_size, compiled=False):
         ids = torch.zeros(len(chunk), width, dtype=torch.long)
         for row, source in enumerate(chunk):
             ids[row, :len(source)] = torch.tensor(source)
-        output = decode(ids)
+        output = model.greedy_decode(ids)
         produced += int(((output != PAD_ID) & (output != EOS_ID)).sum())
+    return produced
+
+
+def decode_throughput(model, sources, batch_size, compiled=False, warmup=16):
+    """Greedy-decode `sources` (lists of ids, EOS-terminated) at `batch_size`, batched by
+    length like `zoo.tasks.translation.batched_translate` → sentences/s, output tokens/s.
+    An untimed pass over `warmup` sentences of every length bucket first (compilation)."""
+    model.eval()
+    if compiled:
+        # The step is what repeats; compile it and keep Python's loop (dynamic lengths).
+        model.step = torch.compile(model.step, dynamic=True)
+    by_width = {}
+    for source in sources:
+        by_width.setdefault(-(-len(source) // 8), []).append(source)
+    _decode_all(model, [s for group in by_width.values() for s in group[:warmup]],
+                batch_size)
+    started = time.perf_counter()
+    produced = _decode_all(model, sources, batch_size)
     seconds = time.perf_counter() - started
     if compiled:
         del model.step  # back to the class's method
     return {"batch_size": batch_size, "compiled": compiled, "sentences": len(sources),
             "seconds": seconds, "sentences_per_second": len(sources) / seconds,
-            "tokens_per_second": produced / seconds,
+            "output_tokens_per_second": produced / seconds,
             "ms_per_sentence": 1000 * seconds / len(sources)}
 
 
@@ -436,6 +446,23 @@ def model_from_meta(meta, init_seed=0):
                                 meta["encoder_units"], meta["encoder_layers"],
                                 meta["bidirectional"], meta["decoder_units"],
                                 meta["dropout"]).init_uniform(0.1, init_seed)
+
+
+def start_model(meta, keras_path=None, batches_path=None):
+    """The anchor's uniform init, or the ported weights of a saved Keras translator (whose
+    tokenizer must be the one the batches were made with)."""
+    if keras_path is None:
+        return model_from_meta(meta)
+    import keras
+
+    import zoo  # noqa: F401  (registers the zoo's classes for loading)
+
+    keras_model = keras.saving.load_model(keras_path)
+    proto = np.load(batches_path)["tokenizer"].tobytes()
+    if keras_model.tokenizer is None or keras_model.tokenizer.model_proto != proto:
+        raise ValueError(f"{keras_path}: its tokenizer is not the one {batches_path} was "
+                         "exported with; re-export the batches with the same config")
+    return twin_of(keras_model)
 
 
 def check_equivalence(keras_model, batches, rtol=1e-4, gradient_batches=1):
@@ -503,6 +530,9 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--compile", action="store_true", help="also torch.compile (decode)")
     parser.add_argument("--limit", type=int, default=0, help="decode: first N test sentences")
+    parser.add_argument("--keras-model", default=None,
+                        help="decode/train: start from this trained .keras translator's "
+                             "weights (ported), e.g. runs/<id>/model.keras")
     parser.add_argument("--output", default=None, help="write the JSON result here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -523,11 +553,11 @@ def main(argv=None):
         result["uniform_init"] = check_equivalence(keras_model, batches)
         result["equal"] = result["keras_init"]["equal"] and result["uniform_init"]["equal"]
     elif args.command == "train":
-        model = model_from_meta(meta)
+        model = start_model(meta, args.keras_model, path)
         result = train_throughput(model, load_batches(path, "train"), args.steps)
         result["losses"] = [round(x, 4) for x in result["losses"]]
     else:
-        model = model_from_meta(meta)
+        model = start_model(meta, args.keras_model, path)
         data = np.load(path)
         sources = [list(data[f"test_source_{i}"]) for i in range(int(data["test_count"]))]
         if args.limit:
