@@ -79,6 +79,12 @@ class SubwordTokenizer(tf.Module):
         """`[batch]` strings → RaggedTensor `[batch, (tokens)]` of int32 ids (no BOS/EOS)."""
         return self._tokenizer.tokenize(texts)
 
+    def tokenize_with_offsets(self, texts):
+        """`[batch]` strings → `(ids, starts, ends)` RaggedTensors `[batch, (tokens)]`: int32 ids
+        and int64 UTF-8 BYTE offsets, `text[start:end]` being the token's surface (a piece's
+        "▁" covers the space before it)."""
+        return self._tokenizer.tokenize_with_offsets(texts)
+
     def detokenize(self, ids):
         """int ids `[batch, len]` (dense, 0-padded, or ragged) → `[batch]` strings."""
         if not isinstance(ids, tf.RaggedTensor):

@@ -1,0 +1,107 @@
+"""Registered extractive-QA builders (task `qa`, SQuAD v1.1)."""
+
+from zoo.config import ConfigError
+from zoo.models.bidaf_reader import RNNS, BiDAFReader
+from zoo.models.catalog import register_model
+
+
+@register_model
+class BiDAFReaderBuilder:
+    """`bidaf_reader`: BiDAF (Seo et al. 2017) on subwords, sized for CPU training (see
+    configs/bidaf_reader.yaml for the measured choices)."""
+
+    name = "bidaf_reader"
+    task = "qa"
+
+    @classmethod
+    def defaults(cls):
+        return {
+            "model": cls.name,
+            "task": cls.task,
+            # data: SQuAD v1.1 under $ZOO_DATA_DIR/qa; the official dev set is both the
+            # validation set (its first `eval_limit` questions) and the test set.
+            "dataset": "squad",
+            "train_extra": True,      # add train_extra.jsonl (65,815 questions) to train.jsonl
+            "train_limit": None,      # at most this many training questions
+            "eval_limit": 2000,       # validation: the first dev questions (0: all)
+            "test_limit": 0,          # test: the first dev questions (0: all 10,570)
+            "vocab_size": 16000,
+            "max_context_tokens": 320,
+            "max_question_tokens": 40,
+            "max_answer_tokens": 30,
+            # architecture
+            "attention": "bidaf",     # fixed: recorded in MLflow like the translators'
+            "embedding_dim": 128,
+            "highway_layers": 1,
+            "hidden_units": 64,
+            "rnn": "gru",
+            "modeling_layers": 1,
+            "fusion_units": 128,
+            "end_rnn": True,
+            "dropout": 0.1,
+            # training
+            "batch_size": 64,
+            "epochs": 3,
+            "time_budget_minutes": 25.0,
+            "learning_rate": 2e-3,
+            "warmup_steps": 200,
+            "final_lr_fraction": 0.05,
+            "clip_norm": 5.0,
+            "jit_compile": False,
+            "precision": "float32",   # or mixed_bfloat16 (training only; exports are float32)
+            "seed": 0,
+            "intra_op_threads": 0,
+            "inter_op_threads": 0,
+            # evaluation and artifacts
+            "eval_batch_size": 128,
+            "heatmaps": 4,
+            "samples": 20,
+        }
+
+    @classmethod
+    def validate(cls, config):
+        if config["dataset"] != "squad":
+            raise ConfigError(f"key 'dataset': {cls.name} trains on squad, got "
+                              f"{config['dataset']!r}")
+        if config["attention"] != "bidaf":
+            raise ConfigError(f"key 'attention': {cls.name} uses bidaf attention, got "
+                              f"{config['attention']!r}")
+        if config["rnn"] not in RNNS:
+            raise ConfigError(f"key 'rnn' must be one of {', '.join(RNNS)}, got "
+                              f"{config['rnn']!r}")
+        for key in ("batch_size", "epochs", "vocab_size", "max_context_tokens",
+                    "max_question_tokens", "max_answer_tokens", "embedding_dim", "hidden_units",
+                    "modeling_layers", "eval_batch_size"):
+            if config[key] <= 0:
+                raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
+        for key in ("highway_layers", "fusion_units", "eval_limit", "test_limit", "heatmaps",
+                    "samples"):
+            if config[key] < 0:
+                raise ConfigError(f"key {key!r} must be >= 0, got {config[key]}")
+        if config["train_limit"] is not None and config["train_limit"] <= 0:
+            raise ConfigError(f"key 'train_limit' must be positive or null, got "
+                              f"{config['train_limit']}")
+        if not 0 <= config["dropout"] < 1:
+            raise ConfigError(f"key 'dropout' must be in [0, 1), got {config['dropout']}")
+
+    @classmethod
+    def build(cls, config, tokenizer=None):
+        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
+        model = BiDAFReader(
+            vocab_size=vocab_size,
+            embedding_dim=config["embedding_dim"],
+            highway_layers=config["highway_layers"],
+            hidden_units=config["hidden_units"],
+            rnn=config["rnn"],
+            modeling_layers=config["modeling_layers"],
+            fusion_units=config["fusion_units"],
+            end_rnn=config["end_rnn"],
+            dropout=config["dropout"],
+            max_context_tokens=config["max_context_tokens"],
+            max_question_tokens=config["max_question_tokens"],
+            max_answer_tokens=config["max_answer_tokens"],
+            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
+            name=config["model"],
+        )
+        model.build()
+        return model
