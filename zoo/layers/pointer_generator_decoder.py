@@ -122,7 +122,8 @@ class PointerGeneratorDecoder(keras.layers.Layer):
                               training=training)
         hidden = projected_memory + self.query_projection(h)[:, None, :]
         if self.coverage:
-            hidden = hidden + state["coverage"][..., None] * self.coverage_vector
+            hidden = hidden + (ops.cast(state["coverage"][..., None], hidden.dtype)
+                               * ops.cast(self.coverage_vector, hidden.dtype))
         # matvec, not a rank-3 × rank-2 matmul (a tensordot, whose gradient XLA rejects).
         scores = tf.linalg.matvec(ops.tanh(hidden), ops.cast(self.score_vector, hidden.dtype))
         weights = masked_softmax(ops.cast(scores, "float32"), mask)

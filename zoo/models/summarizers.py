@@ -1,6 +1,8 @@
 """Registered summarization builders: the pointer-generator with coverage on AESLC
 (`summarizer`) and on DialogSum (`summarizer_dialogsum`); the same keys, other defaults."""
 
+from typing import ClassVar
+
 from zoo.config import ConfigError
 from zoo.models.catalog import register_model
 from zoo.models.pointer_generator import PointerGenerator
@@ -15,8 +17,8 @@ class Summarizer:
 
     name = "summarizer"
     task = "summarization"
-    dataset_defaults = {"dataset": "aeslc", "max_source_subwords": 200,
-                        "max_target_subwords": 32, "max_summary_length": 32}
+    dataset_defaults: ClassVar[dict] = {"dataset": "aeslc", "max_source_subwords": 200,
+                                        "max_target_subwords": 32, "max_summary_length": 32}
 
     @classmethod
     def defaults(cls):
@@ -60,6 +62,7 @@ class Summarizer:
             "clip_norm": 2.0,
             "label_smoothing": 0.0,
             "jit_compile": False,
+            "precision": "float32",  # or mixed_bfloat16 (training only; exports are float32)
             "seed": 0,
             "intra_op_threads": 0,
             "inter_op_threads": 0,
@@ -127,5 +130,5 @@ class DialogSumSummarizer(Summarizer):
     """The same pointer-generator on DialogSum: dialogue → multi-sentence summary."""
 
     name = "summarizer_dialogsum"
-    dataset_defaults = {"dataset": "dialogsum", "max_source_subwords": 320,
-                        "max_target_subwords": 80, "max_summary_length": 96}
+    dataset_defaults: ClassVar[dict] = {"dataset": "dialogsum", "max_source_subwords": 320,
+                                        "max_target_subwords": 80, "max_summary_length": 96}

@@ -13,6 +13,7 @@ from zoo.tasks.translation import batched_translate, log_sample_table, token_str
 from zoo.text import BOS_ID, PAD_ID
 from zoo.training.losses import SmoothedSequenceLoss
 from zoo.training.summarization_data import make_summary_dataset, tokenize_documents
+from zoo.training.translation_data import BUCKET_WIDTH
 from zoo.viz import plot_attention
 
 # dataset → (reader, source field, reference of an example). Train and test come from the
@@ -71,10 +72,13 @@ class SummarizationTask(Task):
         if kept < 2 * config["batch_size"]:
             raise ValueError(f"only {kept} training examples: too few for batch_size="
                              f"{config['batch_size']}; raise train_limit or lower batch_size")
+        # XLA compiles one program per shape: multiples of 8 then; graph mode pads each batch
+        # to its longest source and summary.
+        width = BUCKET_WIDTH if config["jit_compile"] else 2
         train = make_summary_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
-                                     seed=config["seed"]).repeat()
+                                     seed=config["seed"], bucket_width=width, repeat=True)
         valid = make_summary_dataset(valid_src, valid_tgt, config["batch_size"],
-                                     drop_remainder=False)
+                                     drop_remainder=False, bucket_width=width)
         tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
         return PreparedData(train, valid, max(1, kept // config["batch_size"]), tokens, kept)
 
@@ -121,7 +125,7 @@ class SummarizationTask(Task):
         samples = {"source": [excerpt(text) for text in sources[:n]],
                    "reference": references[:n], self.output_name: summaries[:n],
                    "p_gen": [round(float(value), 3) for value in p_gen[:n]]}
-        log_sample_table(samples, directory, f"{self.output_name}s")
+        log_sample_table(samples, directory, "summaries")
 
 
 def held_out_indices(count, size):

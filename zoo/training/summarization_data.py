@@ -1,10 +1,10 @@
 """tf.data pipelines for summarization: in-graph tokenization, long sources cut, batches grouped by
-source length and padded to multiples of 8.
+source length.
 
-Unlike translation (`translation_data.make_dataset`, which pads both sides of a batch to one
-bucket boundary), sources and summaries have very different lengths (AESLC: ~150 subwords →
-~6), so each side is padded to its own multiple of 8: the decoder loop runs for the summary's
-length, not the e-mail's.
+Unlike translation (`translation_data.make_dataset`, which pads both sides of an XLA batch to
+one bucket boundary), sources and summaries have very different lengths (AESLC: ~110 subwords
+→ ~6), so each side is padded on its own: the decoder loop runs for the summary's length, not
+the e-mail's.
 """
 
 import tensorflow as tf
@@ -24,21 +24,29 @@ def tokenize_documents(tokenizer, sources, targets, max_source, max_target, lowe
             tokenizer.tokenize(targets)[:, :max_target])
 
 
-def _pad_to_multiple(ids):
+def _pad_to_multiple(ids, multiple):
     length = tf.shape(ids)[1]
-    padded = (length + BUCKET_WIDTH - 1) // BUCKET_WIDTH * BUCKET_WIDTH
+    padded = (length + multiple - 1) // multiple * multiple
     return tf.pad(ids, [[0, 0], [0, padded - length]])
 
 
 def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed=0,
-                         drop_remainder=True):
+                         drop_remainder=True, bucket_width=BUCKET_WIDTH, repeat=False):
     """Batches of `({"source_ids", "target_in"}, target_out)`: `source_ids` EOS-ended,
-    `target_in` = BOS + summary, `target_out` = summary + EOS; a batch holds sources of one
-    8-wide length bucket, each side 0-padded to a multiple of 8."""
+    `target_in` = BOS + summary, `target_out` = summary + EOS.
+
+    A batch holds sources of one `bucket_width`-wide length bucket. With `bucket_width=8` (an
+    XLA train step: few shapes to compile) each side is 0-padded to a multiple of 8; with a
+    smaller width (graph mode, where shapes cost nothing) to the batch's longest. `repeat`
+    repeats the shuffled stream before grouping, so a bucket's leftovers start the next pass
+    instead of being dropped.
+    """
     dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
     if shuffle:
         dataset = dataset.shuffle(int(source_ids.nrows()), seed=seed,
                                   reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
 
     def add_markers(source, target):
         eos = tf.constant([EOS_ID], tf.int32)
@@ -48,14 +56,16 @@ def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed
 
     dataset = dataset.map(add_markers, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.group_by_window(
-        key_func=lambda source, *_: tf.cast((tf.shape(source)[0] - 1) // BUCKET_WIDTH,
+        key_func=lambda source, *_: tf.cast((tf.shape(source)[0] - 1) // bucket_width,
                                             tf.int64),
         reduce_func=lambda key, window: window.padded_batch(batch_size,
                                                             drop_remainder=drop_remainder),
         window_size=batch_size)
+    multiple = BUCKET_WIDTH if bucket_width == BUCKET_WIDTH else 1
     dataset = dataset.map(
         lambda source, target_in, target_out: (
-            {"source_ids": _pad_to_multiple(source), "target_in": _pad_to_multiple(target_in)},
-            _pad_to_multiple(target_out)),
+            {"source_ids": _pad_to_multiple(source, multiple),
+             "target_in": _pad_to_multiple(target_in, multiple)},
+            _pad_to_multiple(target_out, multiple)),
         num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

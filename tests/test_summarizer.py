@@ -1,0 +1,229 @@
+"""Summarization end to end: the pointer-generator (copy mixture, coverage loss, trigram
+blocking, greedy = beam 1), `.keras` round trip, export (XLA core, op check) served by our gRPC
+server, and a tiny AESLC training through the real trainer (sqlite MLflow store)."""
+
+import os
+
+import keras
+import mlflow
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import serving
+import zoo
+from export import export_model
+from export.op_check import check_saved_model
+from zoo.config import ConfigError
+from zoo.data import data_dir
+from zoo.layers.pointer_generator_decoder import scatter_onto_vocabulary
+from zoo.models.pointer_generator import PointerGenerator, blocked_trigrams
+from zoo.text import BOS_ID, EOS_ID, SubwordTokenizer
+from zoo.training.losses import SmoothedSequenceLoss
+
+TINY = {"embedding_dim": 16, "encoder_units": 16, "decoder_units": 16, "attention_units": 16,
+        "dropout": 0.0}
+TINY_TRAINING = {
+    **TINY, "train_limit": 600, "eval_limit": 24, "valid_size": 48, "vocab_size": 500,
+    "max_source_subwords": 48, "max_target_subwords": 12, "max_summary_length": 12,
+    "batch_size": 32, "epochs": 2, "learning_rate": 0.01, "warmup_steps": 5,
+    "val_rouge_limit": 24, "heatmaps": 2, "samples": 4,
+}
+EMAILS = ["Please send me the Q3 budget report before Friday.",
+          "The meeting with Enron legal has moved to Monday at 10 am.",
+          "Attached is the revised gas supply agreement for your review."]
+CORPUS = [f"{e} {s}" for e in EMAILS for s in ("Thanks, John.", "Call me.", "Regards")] * 20
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return SubwordTokenizer.train(CORPUS, vocab_size=120)
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer):
+    keras.utils.set_random_seed(1)
+    return zoo.build("summarizer", tokenizer=tokenizer, **TINY)
+
+
+def batch(model, texts, summaries):
+    """A teacher-forcing batch: `({"source_ids", "target_in"}, target_out)`."""
+    pieces = model.tokenizer.tokenize(tf.constant(summaries)).to_list()
+    width = max(map(len, pieces)) + 1
+    target_in = np.zeros((len(pieces), width), np.int32)
+    target_out = np.zeros_like(target_in)
+    for row, ids in enumerate(pieces):
+        target_in[row, : len(ids) + 1] = [BOS_ID, *ids]
+        target_out[row, : len(ids) + 1] = [*ids, EOS_ID]
+    return ({"source_ids": model.encode_texts(tf.constant(texts)),
+             "target_in": tf.constant(target_in)}, tf.constant(target_out))
+
+
+# ------------------------------------------------------------------------ builders, config
+
+
+def test_builders_are_registered_with_their_configs():
+    assert {"summarizer", "summarizer_dialogsum"} <= set(zoo.list_models())
+    aeslc = zoo.resolve_config("summarizer")
+    dialogsum = zoo.resolve_config("summarizer_dialogsum")
+    assert (aeslc["task"], aeslc["dataset"]) == ("summarization", "aeslc")
+    assert dialogsum["dataset"] == "dialogsum"
+    assert dialogsum["max_summary_length"] > aeslc["max_summary_length"]
+    for config in (aeslc, dialogsum):
+        assert 0 < config["time_budget_minutes"] <= 25
+    model = zoo.build("summarizer", vocab_size=50, **TINY)
+    assert isinstance(model, PointerGenerator) and model.task == "summarization"
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"dataset": "cnn_dm"}, "dataset"), ({"attention": "luong_dot"}, "attention"),
+    ({"max_source_subwords": 0}, "max_source_subwords"), ({"n_best": 9}, "n_best"),
+    ({"coverage_loss_weight": -1.0}, "coverage_loss_weight"),
+])
+def test_bad_configs_name_the_key(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        zoo.resolve_config("summarizer", overrides)
+
+
+# ------------------------------------------------------------------ the copy mixture
+
+
+def test_final_distribution_sums_to_one(model):
+    inputs, _ = batch(model, EMAILS, ["budget report", "meeting moved", "gas agreement"])
+    log_probs = model(inputs).numpy()
+    assert log_probs.shape[:2] == tuple(inputs["target_in"].shape)
+    np.testing.assert_allclose(np.exp(log_probs).sum(-1), 1.0, atol=1e-4)
+    # the coverage loss is there, per token Σ_i min(a_ti, c_ti) ≤ 1
+    assert len(model.losses) == 1 and 0.0 < float(model.losses[0]) <= 1.0
+
+
+def test_copying_puts_the_attention_mass_on_source_ids(tokenizer):
+    keras.utils.set_random_seed(2)
+    model = zoo.build("summarizer", tokenizer=tokenizer, **TINY)
+    switch = model.decoder.switch
+    switch.set_weights([np.zeros_like(switch.kernel), np.full((1,), -1e4, np.float32)])
+    inputs, _ = batch(model, EMAILS, ["budget report", "meeting moved", "gas agreement"])
+    out = model.teacher_forced(inputs["source_ids"], inputs["target_in"])
+    np.testing.assert_allclose(out["p_gen"].numpy(), 0.0, atol=1e-6)
+    attention, ids = out["attention"].numpy(), inputs["source_ids"].numpy()
+    expected = np.zeros_like(out["log_probs"].numpy())
+    for b in range(ids.shape[0]):
+        for i, token in enumerate(ids[b]):
+            expected[b, :, token] += attention[b, :, i]
+    np.testing.assert_allclose(np.exp(out["log_probs"].numpy()), expected, atol=1e-5)
+    # every source subword (and only those) can be produced
+    produced = np.exp(out["log_probs"].numpy()).max(1) > 1e-6
+    for b in range(ids.shape[0]):
+        assert set(np.flatnonzero(produced[b])) <= set(ids[b])
+
+
+def test_scatter_onto_vocabulary_sums_repeated_ids():
+    weights = np.array([[0.5, 0.25, 0.25, 0.0]], np.float32)
+    ids = np.array([[7, 3, 7, 0]], np.int32)
+    result = scatter_onto_vocabulary(weights, ids, 10).numpy()
+    np.testing.assert_allclose(result[0, [7, 3]], [0.75, 0.25])
+    assert result.sum() == pytest.approx(1.0)
+
+
+# -------------------------------------------------------------------- decoding
+
+
+def test_trigram_blocking_forbids_only_repeats():
+    history = tf.constant([[BOS_ID, 5, 6, 7, 5, 6, 0, 0], [BOS_ID, 5, 6, 7, 8, 6, 0, 0]])
+    blocked = blocked_trigrams(history, tf.constant(5), 10).numpy()
+    assert np.flatnonzero(blocked[0]).tolist() == [7]   # (5, 6) → 7 was seen
+    assert not blocked[1].any()                          # (8, 6) is new
+
+
+def test_decoding_never_repeats_a_trigram_and_beam_1_is_greedy(model):
+    ids = model.encode_texts(tf.constant(EMAILS))
+    greedy = model.greedy_decode(ids)
+    beam = model.beam_decode(ids, beam_width=1)
+    np.testing.assert_array_equal(greedy["ids"].numpy(), beam["ids"][:, 0].numpy())
+    np.testing.assert_allclose(greedy["log_probs"].numpy(), beam["log_probs"][:, 0].numpy(),
+                               rtol=1e-5)
+    assert greedy["ids"].shape[1] <= model.max_summary_length
+    for row in greedy["ids"].numpy():
+        row = row[row > EOS_ID].tolist()
+        trigrams = list(zip(row, row[1:], row[2:]))
+        assert len(trigrams) == len(set(trigrams))
+    wide = model.beam_decode(ids, beam_width=3, n_best=2)
+    assert wide["ids"].shape[:2] == (3, 2)
+
+
+# -------------------------------------------------------------- training, saving
+
+
+def test_a_few_steps_lower_the_loss_and_the_model_round_trips(model, tmp_path):
+    keras.utils.set_random_seed(3)
+    trained = zoo.build("summarizer", tokenizer=model.tokenizer, **TINY)
+    inputs, targets = batch(trained, EMAILS, ["q3 budget report", "meeting moved to monday",
+                                             "gas supply agreement"])
+    trained.compile(optimizer=keras.optimizers.Adam(0.02), loss=SmoothedSequenceLoss(0.0))
+    losses = [float(trained.train_on_batch(inputs, targets)) for _ in range(25)]
+    assert losses[-1] < 0.7 * losses[0], losses
+    path = tmp_path / "summarizer.keras"
+    trained.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    assert isinstance(loaded, PointerGenerator)
+    assert loaded.get_config() == trained.get_config()
+    np.testing.assert_allclose(loaded(inputs).numpy(), trained(inputs).numpy(), atol=1e-5)
+    assert loaded.summarize(EMAILS) == trained.summarize(EMAILS)
+
+
+# ------------------------------------------------------------------ export and gRPC
+
+
+def test_export_op_check_and_grpc_round_trip(model, tmp_path):
+    version = export_model(model, tmp_path, name="summarizer", check_ops=True,
+                           warmup_batch_sizes=(1,), warmup_lengths=(8,))
+    assert check_saved_model(version).ok
+    handle = serving.start_server(model_root=str(tmp_path), port=0)
+    try:
+        with serving.Client(handle.target, timeout=120) as client:
+            assert client.summarize("summarizer", EMAILS) == model.summarize(EMAILS)
+            outputs = client.predict("summarizer", {"text": EMAILS[:2]})
+    finally:
+        handle.stop()
+    assert {"summary", "summary_tokens", "source_tokens", "scores", "attention",
+            "summary_lengths"} <= set(outputs)
+    attention = outputs["attention"]
+    assert attention.shape[:2] == outputs["summary_tokens"].shape
+    assert attention.shape[2] == outputs["source_tokens"].shape[1]
+    expected = model.greedy_decode(model.encode_texts(tf.constant(EMAILS[:2])))
+    np.testing.assert_allclose(outputs["scores"], expected["log_probs"].numpy(), rtol=1e-4)
+
+
+# ------------------------------------------------------------- a real tiny training
+
+
+def require_aeslc():
+    if not (data_dir() / "summarization" / "train.tsv").is_file():
+        pytest.skip("AESLC not found under ZOO_DATA_DIR")
+
+
+def test_tiny_training_logs_rouge_and_heatmaps(tracking_dir, tmp_path):
+    require_aeslc()
+    from zoo.training import train
+
+    old_cwd = os.getcwd()
+    os.chdir(tracking_dir)  # MLflow's default artifact root is relative to the working dir
+    try:
+        result = train("summarizer", TINY_TRAINING, output_dir=tmp_path, verbose=0)
+    finally:
+        os.chdir(old_cwd)
+    losses = [epoch["loss"] for epoch in result.history]
+    assert losses[-1] < losses[0]
+    run = mlflow.MlflowClient().get_run(result.run_id)
+    metrics = run.data.metrics
+    for key in ("val_rouge1", "val_rouge2", "val_rougeL", "test_rouge1", "test_rougeL"):
+        assert 0.0 <= metrics[key] <= 100.0, key
+    assert run.data.tags["zoo.task"] == "summarization"
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id,
+                                                                        "attention")}
+    assert "attention/summary_00.png" in artifacts
+    samples = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "samples")}
+    assert {"samples/summaries.json", "samples/summaries.tsv"} <= samples
+    assert result.metrics["test_rouge1"] == metrics["test_rouge1"]
+    loaded = keras.saving.load_model(result.model_path, compile=False)
+    assert loaded.summarize(EMAILS[:1]) == result.model.summarize(EMAILS[:1])
