@@ -28,11 +28,11 @@ TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
         "mlp_units": 16, "dropout": 0.1}
 TINY_TRAINING = {
     **TINY, "train_limit": 3000, "eval_limit": 64, "valid_sentences": 40, "vocab_size": 600,
-    "batch_size": 32, "epochs": 2, "learning_rate": 0.01, "warmup_steps": 5, "heatmaps": 2,
+    "batch_size": 32, "epochs": 3, "learning_rate": 0.01, "warmup_steps": 5, "heatmaps": 2,
     "samples": 5,
 }
-# Noisy or partial weights: local-p's Gaussian leaves mass unassigned, monotonic attention
-# may scan past the end, hard attention is Gumbel noise in training.
+# Weights that may sum to less than 1: local-p's Gaussian leaves mass unassigned, and hard
+# monotonic attention (inference) may scan past the last token.
 AT_MOST_ONE = {"local", "monotonic"}
 TEXTS = ["a gorgeous , witty , seductive movie .", "It's a dull, LIFELESS mess..."]
 
@@ -158,9 +158,8 @@ def trained(tracking_dir, tmp_path_factory):
 def test_tiny_training_loss_falls_and_learns(trained):
     # The training loss includes the Frobenius penalty; the validation loss does not.
     losses = [epoch["loss"] for epoch in trained.history]
-    assert len(losses) == 2 and losses[1] < losses[0], losses
-    val_losses = [epoch["val_loss"] for epoch in trained.history]
-    assert val_losses[1] < val_losses[0], val_losses
+    assert len(losses) == 3 and losses[0] > losses[1] > losses[2], losses
+    assert min(epoch["val_loss"] for epoch in trained.history) < np.log(2), trained.history
     assert trained.metrics["test_accuracy"] > 55.0, trained.metrics  # chance is about 50
 
 
@@ -171,8 +170,9 @@ def test_mlflow_run_has_accuracy_and_heatmaps(trained, tracking_dir):
     assert client.get_experiment(run.info.experiment_id).name == "sentiment"
     assert run.data.params["model"] == "sentiment"
     assert run.data.params["attention"] == "structured"
+    assert run.data.params["precision"] == "mixed_bfloat16"  # configs/sentiment.yaml
     history = client.get_metric_history(trained.run_id, "val_accuracy")
-    assert [m.step for m in history] == [1, 2]
+    assert [m.step for m in history] == [1, 2, 3]
     assert all(0.0 <= m.value <= 100.0 for m in history)
     assert 0.0 <= run.data.metrics["test_accuracy"] <= 100.0
     heatmaps = [a.path for a in client.list_artifacts(trained.run_id, "attention")]
