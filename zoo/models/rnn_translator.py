@@ -20,6 +20,10 @@ class RNNTranslator(Translator):
         dropout: float.
         attention: str or None, a registered attention name (None: no-attention baseline).
         attention_options: dict, keyword arguments of the attention layer.
+        init_scale: float, draw every weight from U(-init_scale, init_scale) when the model is
+            built, as Luong et al. (2015) and the PyTorch anchor do; 0 keeps the Keras
+            initializers (per-step comparison on identical batches:
+            benchmarks/per_step_diagnosis.py).
         max_length_ratio: float, decoding stops after `ratio * S + 10` tokens.
         tokenizer: optional base64 SentencePiece model (see `SubwordTokenizer`), carried in
             the config so a `.keras` file is a complete translator.
@@ -40,7 +44,7 @@ class RNNTranslator(Translator):
 
     def __init__(self, vocab_size=8000, embedding_dim=256, encoder_units=256, encoder_layers=2,
                  bidirectional=True, decoder_units=512, dropout=0.2,
-                 attention="luong_general", attention_options=None, **kwargs):
+                 attention="luong_general", attention_options=None, init_scale=0.0, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -51,6 +55,7 @@ class RNNTranslator(Translator):
         self.dropout = dropout
         self.attention_name = attention
         self.attention_options = dict(attention_options or {})
+        self.init_scale = init_scale
         self.encoder = RecurrentEncoder(vocab_size, embedding_dim, encoder_units, encoder_layers,
                                         bidirectional, dropout, name="encoder")
         if self.encoder.output_dim != decoder_units:
@@ -68,6 +73,11 @@ class RNNTranslator(Translator):
     def build(self, input_shape=None):
         self.encoder.build((None, None))
         self.decoder.build((None, None), (None, None, self.encoder.output_dim))
+        if self.init_scale:
+            # Draws from Keras's global seed (keras.utils.set_random_seed): reproducible runs.
+            for weight in self.weights:
+                weight.assign(keras.random.uniform(weight.shape, -self.init_scale,
+                                                   self.init_scale, dtype=weight.dtype))
 
     def call(self, inputs, training=None):
         memory, mask, states = self.encoder(inputs["source_ids"], training=training)
@@ -98,6 +108,6 @@ class RNNTranslator(Translator):
             "encoder_units": self.encoder_units, "encoder_layers": self.encoder_layers,
             "bidirectional": self.bidirectional, "decoder_units": self.decoder_units,
             "dropout": self.dropout, "attention": self.attention_name,
-            "attention_options": self.attention_options,
+            "attention_options": self.attention_options, "init_scale": self.init_scale,
         })
         return config

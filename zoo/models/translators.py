@@ -111,6 +111,9 @@ class RNNTranslatorBuilder(TranslatorBuilder):
             "dropout": 0.2,
             "attention": cls.default_attention,
             "attention_options": dict(cls.default_attention_options),
+            # Every weight drawn from U(-s, s) (Luong et al. 2015, the PyTorch anchor); 0 keeps
+            # Keras's initializers (Glorot, orthogonal recurrent, forget-gate bias 1).
+            "init_scale": 0.1,
         }
 
     @classmethod
@@ -141,6 +144,7 @@ class RNNTranslatorBuilder(TranslatorBuilder):
             dropout=config["dropout"],
             attention=config["attention"],
             attention_options=config["attention_options"],
+            init_scale=config["init_scale"],
             tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
             name=config["model"],
             **cls.decoding_kwargs(config),
