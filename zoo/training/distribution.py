@@ -333,15 +333,18 @@ def _worker_scratch(strategy):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def synchronize(strategy, run_id, **values):
-    """Check that every worker trains the same thing (e.g. config, data hash, tokenizer,
-    restored epoch) and return the chief's run id (on the chief: `run_id`).
+def synchronize(strategy, run_id, model, **values):
+    """Check that every worker trains the same thing — `model`'s weights (the chief's initial
+    values are broadcast; a builder that re-draws them, or a worker that restored another
+    checkpoint, would make replicas drift apart) and `values` (e.g. config, data hash,
+    tokenizer, restored epoch) — and return the chief's run id (on the chief: `run_id`).
 
     Raises:
         DistributionError: naming the values that differ from the chief's.
     """
     if worker_count(strategy) < 2:
         return run_id
+    values = {**values, "weights": weights_digest(model)}
     names = sorted(values)
     row = [_fingerprint(values[name]) for name in names]
     row += [float(ord(character)) for character in run_id.ljust(64)[:64]]
@@ -355,6 +358,14 @@ def synchronize(strategy, run_id, **values):
             "must get the same config and data (and, to resume, see the chief's run directory: "
             "put --output-dir on storage all workers share)")
     return "".join(chr(int(code)) for code in table[0, len(names):]).rstrip()
+
+
+def weights_digest(model):
+    """SHA-256 (hex) of a model's weights."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()
 
 
 def _fingerprint(value):
@@ -412,13 +423,10 @@ class _WeightsDigest(keras.callbacks.Callback):
         self.strategy = strategy
 
     def on_train_end(self, logs=None):
-        digest = hashlib.sha256()
-        for weight in self.model.get_weights():
-            digest.update(np.ascontiguousarray(weight).tobytes())
         steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         role = " (chief)" if is_chief(self.strategy) else ""
         print(f"worker {worker_index(self.strategy)} of {worker_count(self.strategy)}{role}: "
-              f"weights sha256 {digest.hexdigest()[:16]} after {steps} optimizer steps",
+              f"weights sha256 {weights_digest(self.model)[:16]} after {steps} optimizer steps",
               flush=True)
 
 
@@ -435,9 +443,13 @@ def worker_failures(strategy, run_id):
     except _LOST_ERRORS as error:
         if worker_count(strategy) < 2:
             raise
-        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))))
+        resolver = strategy.cluster_resolver
+        me = f"/job:{resolver.task_type}/replica:0/task:{resolver.task_id}"
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))) - {me})
         lost = ", ".join(tasks) if tasks else "a peer"
-        cause = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # The first line, without the name of the collective op that noticed it.
+        message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error)).strip()
+        cause = message.splitlines()[0] if message else type(error).__name__
         if is_chief(strategy):
             after = (f"MLflow run {run_id} is marked FAILED; once every worker is back, "
                      f"continue it with `zoo train --resume {run_id}` on each worker (or "

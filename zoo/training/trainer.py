@@ -215,8 +215,8 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     with strategy.scope():
         state = checkpoint.restore(model) if resumed else None
     run_id = distribution.synchronize(  # every worker trains the same; the chief's run id
-        strategy, run_id, config=config, data=data["hash"], tokenizer=tokenizer.model_proto,
-        epoch=int(state["epoch"]) if state else 0)
+        strategy, run_id, model, config=config, data=data["hash"],
+        tokenizer=tokenizer.model_proto, epoch=int(state["epoch"]) if state else 0)
     if state is not None:
         initial_epoch = int(state["epoch"])
         tracker.restore(state)
