@@ -59,10 +59,52 @@ def attention_rows():
     return rows
 
 
+def throughput_rows():
+    record = _load("train_throughput.json")
+    if not record:
+        return []
+    names = {"keras_graph_fp32": "ours, graph, float32", "keras_xla_fp32": "ours, XLA, float32",
+             "keras_graph_bf16": "ours, graph, mixed bf16 (default)",
+             "keras_xla_bf16": "ours, XLA, mixed bf16", "torch_fp32": "PyTorch 2.13 twin, float32",
+             "torch_bf16": "PyTorch 2.13 twin, bf16 autocast"}
+    rows = []
+    for variant, result in record["results"].items():
+        share = result.get("peak_fraction")
+        rows.append(
+            f"| training throughput: {names.get(variant, variant)} | luong_translator default "
+            f"size, batch 64, identical batches | **{result['target_tokens_per_second']:,.0f}** "
+            f"target tok/s | {result['flops_per_second'] / 1e9:.0f} GFLOP/s"
+            f"{f' = {share:.0%} of peak' if share else ''} | median of {record['rounds']} | "
+            f"{record['machine']}, {record['date']} |")
+    ratios = ", ".join(f"{k} ×{v:.2f}" for k, v in record.get("ratios", {}).items())
+    rows.append(f"| training ratios | same batches, one run | {ratios} | peak: "
+                f"{record.get('peak', '')} | | {record['date']} |")
+    return rows
+
+
+def decode_rows():
+    record = _load("decode_throughput.json")
+    if not record:
+        return []
+    rows = []
+    for name, result in record["results"].items():
+        variant, batch = name.split("@")
+        rows.append(
+            f"| greedy decoding: {variant.replace('_', ' ')} | batch {batch}, Multi30k test "
+            f"({result['sentences']} sentences) | **{result['sentences_per_second']:,.1f}** "
+            f"sentences/s | {result['ms_per_sentence']:.1f} ms/sentence | "
+            f"{result['tokens_per_second']:,.0f} tok/s | {record['machine']}, "
+            f"{record['date']} |")
+    ratios = ", ".join(f"{k} ×{v:.2f}" for k, v in record.get("ratios", {}).items())
+    rows.append(f"| decoding ratios | same weights, one run | {ratios} | | | {record['date']} |")
+    return rows
+
+
 def table():
     header = ["| benchmark | setting | result | time | speed | machine, date |",
               "|---|---|---|---|---|---|"]
-    rows = training_rows() + attention_rows() + serving_rows()
+    rows = (training_rows() + throughput_rows() + decode_rows() + attention_rows()
+            + serving_rows())
     if not rows:
         rows = ["| (no results yet: run `make bench`) | | | | | |"]
     return "\n".join(header + rows)
