@@ -218,3 +218,14 @@ def test_server_still_healthy(client, expected):
     assert client.health() == "SERVING"
     assert client.status(MODEL)[0]["state"] == "AVAILABLE"
     assert_alive(client, expected)
+
+
+def test_zoo_predict_cli_translates_through_the_server(server, expected, capsys):
+    from zoo import cli
+
+    assert cli.main(["predict", "--server", server.target, "--model", MODEL, *PROBE]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [f"{source}\t{translation}" for source, translation in zip(PROBE, expected)]
+    # an unknown model: a clear error, exit status 2
+    assert cli.main(["predict", "--server", server.target, "--model", "nope", "x"]) == 2
+    assert "nope" in capsys.readouterr().err
