@@ -197,18 +197,18 @@ def scatter_onto_vocabulary(weights, source_ids, vocab_size):
 
     `weights` `[batch, S]` or `[batch, T, S]`, `source_ids` int `[batch, S]` →
     `[batch, vocab]` or `[batch, T, vocab]`: entry `w` is `Σ_{i: source_ids_i = w} weights_i`.
-    One `unsorted_segment_sum` over `(row, id)` segments: no `[batch, S, vocab]` one-hot, and
-    its gradient is a gather (XLA-compilable; num_segments is static under XLA).
+    One `unsorted_segment_sum` over `(row, step, id)` segments: no `[batch, S, vocab]` one-hot,
+    no transpose, and its gradient is a gather (XLA-compilable: num_segments is static there).
     """
     weights = tf.convert_to_tensor(weights)
     squeeze = len(weights.shape) == 2
     if squeeze:
         weights = weights[:, None, :]
-    batch, steps, length = tf.shape(weights)[0], tf.shape(weights)[1], tf.shape(weights)[2]
-    segments = (tf.range(batch)[:, None] * vocab_size
-                + tf.cast(source_ids, tf.int32))                       # [B, S]
-    data = tf.reshape(tf.transpose(weights, (0, 2, 1)), [batch * length, steps])
-    summed = tf.math.unsorted_segment_sum(data, tf.reshape(segments, [-1]),
-                                          batch * vocab_size)          # [B*V, T]
-    result = tf.transpose(tf.reshape(summed, [batch, vocab_size, steps]), (0, 2, 1))
+    batch, steps = tf.shape(weights)[0], tf.shape(weights)[1]
+    rows = tf.reshape(tf.range(batch * steps), [batch, steps, 1])          # b * T + t
+    segments = rows * vocab_size + tf.cast(source_ids, tf.int32)[:, None, :]  # [B, T, S]
+    summed = tf.math.unsorted_segment_sum(tf.reshape(weights, [-1]),
+                                          tf.reshape(segments, [-1]),
+                                          batch * steps * vocab_size)
+    result = tf.reshape(summed, [batch, steps, vocab_size])
     return result[:, 0] if squeeze else result

@@ -39,7 +39,7 @@ class Summarizer:
             "embedding_dim": 128,
             "encoder_units": 256,
             "decoder_units": 256,
-            "attention_units": 256,
+            "attention_units": 128,  # additive-score MLP: its [batch, S, units] is per step
             "coverage": True,
             "coverage_loss_weight": 1.0,
             "dropout": 0.1,
