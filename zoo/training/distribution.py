@@ -34,9 +34,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import keras
@@ -59,7 +59,6 @@ DEFAULTS = {
     "cluster_timeout_seconds": 600.0,
 }
 
-EXIT_CLUSTER_TIMEOUT = 3
 _COORDINATED_JOBS = ("chief", "worker")
 _strategies = {}
 _gathers = {}
@@ -96,17 +95,20 @@ def get_strategy(config):
         return tf.distribute.get_strategy()
     if name not in _strategies:
         if name == "mirrored":
-            _strategies[name] = tf.distribute.MirroredStrategy()
+            _strategies[name] = _KerasMirroredStrategy()
         else:
             _strategies[name] = _multi_worker(config, resolver)
     return _strategies[name]
 
 
 def _resolver():
-    try:
-        return tf.distribute.cluster_resolver.TFConfigClusterResolver()
-    except (ValueError, json.JSONDecodeError) as error:
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    try:  # TF_CONFIG is read lazily
+        resolver.cluster_spec()
+        resolver.task_type  # noqa: B018
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ConfigError(f"TF_CONFIG is not valid: {error}") from None
+    return resolver
 
 
 def _task_count(cluster_spec):
@@ -151,35 +153,45 @@ def _configure_failure_detection(cluster_spec, heartbeat_seconds):
             name=job, num_tasks=cluster_spec.num_tasks(job)) for job in jobs])
 
 
+# Run by a helper process: the strategy's wait holds the GIL in C++, so no Python thread or
+# signal handler of the waiting process runs (and TensorFlow catches SIGTERM).
+_WATCHDOG = """
+import os, select, signal, sys
+pid, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:  # our stdin closes when pid is done
+    sys.stderr.write(message + "\\n")
+    sys.stderr.flush()
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
 @contextlib.contextmanager
 def _startup_deadline(seconds, resolver):
-    """The strategy waits for every task of TF_CONFIG without a limit; give up after
-    `seconds` (this process exits: nothing is tracked yet)."""
-    def give_up():
-        print(f"zoo train: error: strategy=multi_worker: the cluster did not form within "
-              f"cluster_timeout_seconds={seconds:g} (this is task {resolver.task_type}:"
-              f"{resolver.task_id} of {_task_count(resolver.cluster_spec())}); start every task "
-              "of TF_CONFIG and check that they reach each other's addresses",
-              file=sys.stderr, flush=True)
-        os._exit(EXIT_CLUSTER_TIMEOUT)
-
-    timer = threading.Timer(seconds, give_up)
-    timer.daemon = True
-    timer.start()
+    """The strategy waits for every task of TF_CONFIG without a limit: a helper process kills
+    this one after `seconds` (nothing is tracked yet) unless the cluster formed before."""
+    message = (f"zoo train: error: strategy=multi_worker: the cluster did not form within "
+               f"cluster_timeout_seconds={seconds:g} (this is task {resolver.task_type}:"
+               f"{resolver.task_id} of {_task_count(resolver.cluster_spec())}); start every task "
+               "of TF_CONFIG and check that they reach each other's addresses")
+    watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(seconds),
+                                 message], stdin=subprocess.PIPE)
     try:
         yield
     finally:
-        timer.cancel()
+        watchdog.stdin.close()
+        watchdog.wait()
 
 
-class _KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """MultiWorkerMirroredStrategy as Keras 3's `fit` calls it.
+class _KerasReduce:
+    """`strategy.reduce` as Keras 3's `fit` and `evaluate` call it.
 
-    Keras 3.15 calls `strategy.reduce` in two ways MirroredStrategy accepts and
-    MultiWorkerMirroredStrategy rejects (keras-team/keras#20585, tensorflow/tensorflow#72388):
-    on a whole `(inputs, targets)` batch, only to read its shapes before it builds the model,
-    and with `axis=0` on each replica's scalar metrics. The first gets this worker's own batch
-    (no collective: shapes are all Keras reads), the second the mean over the replicas.
+    Keras 3.15 reduces, before it builds the model, a whole `(inputs, targets)` batch only to
+    read its shapes: MultiWorkerMirroredStrategy rejects the nested structure and
+    MirroredStrategy fails when the batch split unevenly (a partial validation batch). It also
+    reduces each replica's scalar metrics with `axis=0`, which MultiWorkerMirroredStrategy
+    rejects (keras-team/keras#20585, tensorflow/tensorflow#72388). Here the first gets this
+    replica's own batch (no collective: shapes are all Keras reads), the second the mean over
+    the replicas.
     """
 
     def reduce(self, reduce_op, value, axis=None):
@@ -190,6 +202,14 @@ class _KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
                 local.shape.rank == 0:
             axis = None
         return super().reduce(reduce_op, value, axis)
+
+
+class _KerasMultiWorkerStrategy(_KerasReduce, tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy for Keras 3's `fit` (see `_KerasReduce`)."""
+
+
+class _KerasMirroredStrategy(_KerasReduce, tf.distribute.MirroredStrategy):
+    """MirroredStrategy for Keras 3's `fit` (see `_KerasReduce`)."""
 
 
 def worker_count(strategy):
