@@ -139,6 +139,33 @@ def test_mixed_bfloat16_trains_a_step():
     assert np.isfinite(float(loss))
 
 
+def test_batches_pad_source_and_summary_separately_and_keep_every_example():
+    from zoo.training.summarization_data import make_summary_dataset
+
+    rng = np.random.default_rng(0)
+    sources = [rng.integers(4, 50, n).tolist() for n in rng.integers(1, 60, 200)]
+    summaries = [rng.integers(4, 50, n).tolist() for n in rng.integers(1, 20, 200)]
+    dataset = make_summary_dataset(tf.ragged.constant(sources), tf.ragged.constant(summaries),
+                                   16, drop_remainder=False)
+    seen = []
+    for inputs, target_out in dataset:
+        source, target_in = inputs["source_ids"].numpy(), inputs["target_in"].numpy()
+        source_lengths = (source != 0).sum(1)
+        target_lengths = (target_in != 0).sum(1)
+        assert source.shape[1] == source_lengths.max()      # padded to the batch's longest
+        assert target_in.shape[1] == target_lengths.max()   # on each side separately
+        assert source_lengths.max() - source_lengths.min() < 16
+        assert target_lengths.max() - target_lengths.min() < 8
+        assert (target_in[:, 0] == BOS_ID).all()
+        assert ((target_out.numpy() == EOS_ID).sum(1) == 1).all()
+        seen += [tuple(row[row != 0][:-1]) for row in source]
+    assert sorted(seen) == sorted(map(tuple, sources))
+    xla = make_summary_dataset(tf.ragged.constant(sources), tf.ragged.constant(summaries), 16,
+                               drop_remainder=False, pad_to_multiple=8)
+    for inputs, target_out in xla:
+        assert inputs["source_ids"].shape[1] % 8 == 0 == target_out.shape[1] % 8
+
+
 # -------------------------------------------------------------------- decoding
 
 

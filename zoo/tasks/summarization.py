@@ -74,11 +74,11 @@ class SummarizationTask(Task):
                              f"{config['batch_size']}; raise train_limit or lower batch_size")
         # XLA compiles one program per shape: multiples of 8 then; graph mode pads each batch
         # to its longest source and summary.
-        width = BUCKET_WIDTH if config["jit_compile"] else 2
+        multiple = BUCKET_WIDTH if config["jit_compile"] else 1
         train = make_summary_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
-                                     seed=config["seed"], bucket_width=width, repeat=True)
+                                     seed=config["seed"], pad_to_multiple=multiple, repeat=True)
         valid = make_summary_dataset(valid_src, valid_tgt, config["batch_size"],
-                                     drop_remainder=False, bucket_width=width)
+                                     drop_remainder=False, pad_to_multiple=multiple)
         tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
         return PreparedData(train, valid, max(1, kept // config["batch_size"]), tokens, kept)
 

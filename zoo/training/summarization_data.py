@@ -1,5 +1,5 @@
 """tf.data pipelines for summarization: in-graph tokenization, long sources cut, batches grouped by
-source length.
+source and summary length.
 
 Unlike translation (`translation_data.make_dataset`, which pads both sides of an XLA batch to
 one bucket boundary), sources and summaries have very different lengths (AESLC: ~110 subwords
@@ -10,7 +10,6 @@ the e-mail's.
 import tensorflow as tf
 
 from zoo.text import BOS_ID, EOS_ID
-from zoo.training.translation_data import BUCKET_WIDTH
 
 
 def tokenize_documents(tokenizer, sources, targets, max_source, max_target, lowercase=True):
@@ -31,15 +30,18 @@ def _pad_to_multiple(ids, multiple):
 
 
 def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed=0,
-                         drop_remainder=True, bucket_width=BUCKET_WIDTH, repeat=False):
+                         drop_remainder=True, bucket_widths=(16, 8), pad_to_multiple=1,
+                         repeat=False):
     """Batches of `({"source_ids", "target_in"}, target_out)`: `source_ids` EOS-ended,
     `target_in` = BOS + summary, `target_out` = summary + EOS.
 
-    A batch holds sources of one `bucket_width`-wide length bucket. With `bucket_width=8` (an
-    XLA train step: few shapes to compile) each side is 0-padded to a multiple of 8; with a
-    smaller width (graph mode, where shapes cost nothing) to the batch's longest. `repeat`
-    repeats the shuffled stream before grouping, so a bucket's leftovers start the next pass
-    instead of being dropped.
+    A batch holds examples of one (source length, summary length) bucket, `bucket_widths`
+    wide, each side 0-padded to the batch's longest, then up to a multiple of
+    `pad_to_multiple` (8 for an XLA train step: few shapes to compile). Bucketing by the
+    summary too matters: grouped by source alone, DialogSum batches ran the decoder for 81
+    steps (one long reference per batch) where the mean summary has 34. `repeat` repeats the
+    shuffled stream before grouping, so a bucket's leftovers start the next pass instead of
+    being dropped.
     """
     dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
     if shuffle:
@@ -54,14 +56,18 @@ def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed
         return (tf.concat([source, eos], 0), tf.concat([bos, target], 0),
                 tf.concat([target, eos], 0))
 
+    def bucket(source, target_in, target_out):
+        source_width, target_width = bucket_widths
+        row = (tf.shape(source)[0] - 1) // source_width
+        return tf.cast(row * 1024 + (tf.shape(target_in)[0] - 1) // target_width, tf.int64)
+
     dataset = dataset.map(add_markers, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.group_by_window(
-        key_func=lambda source, *_: tf.cast((tf.shape(source)[0] - 1) // bucket_width,
-                                            tf.int64),
+        key_func=bucket,
         reduce_func=lambda key, window: window.padded_batch(batch_size,
                                                             drop_remainder=drop_remainder),
         window_size=batch_size)
-    multiple = BUCKET_WIDTH if bucket_width == BUCKET_WIDTH else 1
+    multiple = pad_to_multiple
     dataset = dataset.map(
         lambda source, target_in, target_out: (
             {"source_ids": _pad_to_multiple(source, multiple),
