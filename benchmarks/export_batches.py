@@ -81,9 +81,11 @@ def keras_model_for(path=DEFAULT_PATH, **overrides):
 
     data = np.load(path)
     meta = json.loads(str(data["meta"]))
-    config = dict(meta["config"]) | overrides
+    builder = catalog.get_builder(meta["config"]["model"])
+    # Keys the builder gained since the export get their defaults.
+    config = builder.defaults() | meta["config"] | overrides
     tokenizer = SubwordTokenizer(data["tokenizer"].tobytes())
-    return catalog.get_builder(config["model"]).build(config, tokenizer=tokenizer)
+    return builder.build(config, tokenizer=tokenizer)
 
 
 def main(argv=None):

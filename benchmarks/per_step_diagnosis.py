@@ -12,6 +12,10 @@ differ. Variants (name: framework, initial weights):
 - `torch_uinit`:  torch, the anchor's uniform ±0.1 init;
 - `keras_uinit`:  Keras, the same initial weights ported from `torch_uinit`.
 
+Ablations: `torch_kinit+output` (any of the groups in `GROUPS`, several joined by `+`) starts
+from Keras' init with that group's weights taken from the uniform init; `torch_kinit:keras`
+trains with Adam as Keras writes it (ε on the raw √v, see `torch_luong.KerasStyleAdam`).
+
 `keras_kinit` vs `torch_kinit` (and `keras_uinit` vs `torch_uinit`) isolates the training
 step; `*_kinit` vs `*_uinit` the initialisation. `--exact-steps N` first runs N steps with
 dropout off from identical weights in Keras, torch with Keras' Adam formula, and torch's Adam:
@@ -40,6 +44,16 @@ from machine import machine_line
 RESULTS = HERE / "results" / "per_step_diagnosis.json"
 VARIANTS = ("keras_kinit", "torch_kinit", "torch_uinit", "keras_uinit")
 CHECKPOINTS = (50, 100, 200, 300)
+
+
+def build_keras(path, keras_init=True, **overrides):
+    """The Keras translator of the export; `keras_init`: Keras' own initializers (glorot,
+    orthogonal, forget bias 1), also where the builder's `init_scale` default is not 0."""
+    from zoo.models import catalog
+
+    if keras_init and "init_scale" in catalog.get_builder("luong_translator").defaults():
+        overrides["init_scale"] = 0.0
+    return keras_model_for(path, **overrides)
 
 
 def keras_compile(model, config, total_steps, epsilon=None):
@@ -108,7 +122,7 @@ def summarize(losses, valid):
     return out
 
 
-def run_variant(name, path, meta, steps, total_steps, eval_every):
+def run_variant(name, path, meta, steps, total_steps, eval_every, record=None):
     import keras
     import torch
     import torch_luong
@@ -116,16 +130,25 @@ def run_variant(name, path, meta, steps, total_steps, eval_every):
     config = meta["config"]
     train = torch_luong.load_batches(path, "train", limit=steps)
     valid = torch_luong.load_batches(path, "valid")
-    framework, init = name.split("_")
+    framework, init = name.split("_", 1)
+    init, *groups = init.split("+")
+    init, _, adam = init.partition(":")
     keras.utils.set_random_seed(config["seed"])
     torch.manual_seed(config["seed"])
-    keras_model = keras_model_for(path)
+    keras_model = build_keras(path)
+    uniform = torch_model(meta, uniform_seed=config["seed"])
     if init == "uinit":
-        start = torch_model(meta, uniform_seed=config["seed"])
-        if framework == "keras":
-            torch_luong.port_torch_to_keras(start, keras_model)
+        start = uniform
     else:
         start = torch_model(meta, keras_model=keras_model)
+    # `kinit+group`: Keras' init with that group of weights from the uniform ±0.1 init.
+    with torch.no_grad():
+        for (weight_name, weight), uniform_weight in zip(start.named_parameters(),
+                                                         uniform.parameters(), strict=True):
+            if any(in_group(weight_name, group) for group in groups):
+                weight.copy_(uniform_weight)
+    if framework == "keras" and (init == "uinit" or groups):
+        torch_luong.port_torch_to_keras(start, keras_model)
     losses, norms, valid_curve = [], [], {}
     started = time.monotonic()
     if framework == "keras":
@@ -134,11 +157,12 @@ def run_variant(name, path, meta, steps, total_steps, eval_every):
             losses.append(float(keras_model.train_on_batch(*keras_inputs(batch))))
             if step % eval_every == 0 or step == steps:
                 valid_curve[step] = keras_evaluate(keras_model, valid, config["label_smoothing"])
-            progress(name, step, losses, started)
+            progress(name, step, losses, started, record)
     else:
         trainer = torch_luong.Trainer(start, config["learning_rate"], config["warmup_steps"],
                                       total_steps, config["final_lr_fraction"],
-                                      config["clip_norm"], config["label_smoothing"])
+                                      config["clip_norm"], config["label_smoothing"],
+                                      adam=adam or "torch")
         for step, batch in enumerate(train, 1):
             loss, norm = trainer.train_step(*batch)
             losses.append(loss)
@@ -146,19 +170,43 @@ def run_variant(name, path, meta, steps, total_steps, eval_every):
             if step % eval_every == 0 or step == steps:
                 valid_curve[step] = torch_luong.evaluate(start, valid,
                                                          config["label_smoothing"])
-            progress(name, step, losses, started)
+            progress(name, step, losses, started, record)
     result = summarize(losses, valid_curve[steps])
-    result.update({"seconds": time.monotonic() - started, "valid_curve": valid_curve,
+    result.update({"steps": steps, "seconds": time.monotonic() - started,
+                   "valid_curve": valid_curve,
                    "train_losses": [round(x, 5) for x in losses]})
     if norms:
         result["gradient_norms"] = [round(x, 4) for x in norms]
     return result
 
 
-def progress(name, step, losses, started):
+# Weight groups of the init ablations (torch parameter names; LSTM biases are `bias_ih`, the
+# frozen `bias_hh` stay zero).
+GROUPS = {
+    "embeddings": ("source_embedding.", "target_embedding."),
+    "lstm_weights": ("encoder.weight_", "cells.*.weight_"),
+    "lstm_biases": ("encoder.bias_ih", "cells.*.bias_ih"),
+    "attention": ("query_projection.", "attentional_projection."),
+    "output": ("output_projection.",),
+}
+
+
+def in_group(weight_name, group):
+    import fnmatch
+
+    if group not in GROUPS:
+        raise ValueError(f"unknown weight group {group!r}: {', '.join(GROUPS)}")
+    return any(fnmatch.fnmatch(weight_name, pattern + "*") for pattern in GROUPS[group])
+
+
+def progress(name, step, losses, started, record=None):
     if step % 10 == 0:
         print(f"{name} step {step}: loss {np.mean(losses[-10:]):.4f} "
               f"({(time.monotonic() - started) / step:.2f} s/step)", flush=True)
+    if record is not None and step % 50 == 0:  # a killed run leaves its curve so far
+        record["variants"][name] = {"partial": True, "steps_done": step,
+                                    "train_losses": [round(x, 5) for x in losses]}
+        write(record)
 
 
 def exact_steps(path, meta, steps, total_steps):
@@ -170,7 +218,7 @@ def exact_steps(path, meta, steps, total_steps):
     train = torch_luong.load_batches(path, "train", limit=steps)
     results = {}
     for init in ("kinit", "uinit"):
-        keras_model = keras_model_for(path, dropout=0.0)
+        keras_model = build_keras(path, dropout=0.0)
         if init == "uinit":
             torch_luong.port_torch_to_keras(torch_model(meta, uniform_seed=0, dropout=0.0),
                                             keras_model)
@@ -198,7 +246,11 @@ def exact_steps(path, meta, steps, total_steps):
 
 
 def write(record):
+    """Merge into the results file (variants other runs wrote since this one began stay)."""
     RESULTS.parent.mkdir(exist_ok=True)
+    if RESULTS.exists():
+        on_disk = json.loads(RESULTS.read_text())
+        record["variants"] = on_disk.get("variants", {}) | record["variants"]
     temporary = RESULTS.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(record, indent=1) + "\n")
     temporary.replace(RESULTS)
@@ -235,10 +287,13 @@ def main(argv=None):
         write(record)
         print(json.dumps(record["exact_steps"], indent=1), flush=True)
     for name in filter(None, args.variants.split(",")):
-        if name not in VARIANTS:
-            parser.error(f"unknown variant {name!r}: {', '.join(VARIANTS)}")
+        base = name.split("+")[0].split(":")[0]
+        if base not in VARIANTS:
+            parser.error(f"unknown variant {name!r}: {', '.join(VARIANTS)}, optionally "
+                         f"':keras' (torch with Keras' Adam formula) and '+group' (that weight "
+                         f"group from the uniform init; groups: {', '.join(GROUPS)})")
         record["variants"][name] = run_variant(name, args.batches, meta, args.steps,
-                                               args.total_steps, args.eval_every)
+                                               args.total_steps, args.eval_every, record)
         write(record)
         print(name, json.dumps({k: v for k, v in record["variants"][name].items()
                                 if k not in ("train_losses", "gradient_norms")}), flush=True)
