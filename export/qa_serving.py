@@ -55,7 +55,11 @@ class QAServingModule(tf.Module):
         self.tokenizer = model.tokenizer
         self.batch_buckets = tuple(batch_buckets)
         self.question_length = -(-model.max_question_tokens // 8) * 8
-        self.core = tf.function(model.predict_spans, jit_compile=jit_compile)
+        # XLA has no kernel for the fused LSTM: the compiled core runs the Keras LSTM loop.
+        self.core = tf.function(
+            lambda context_ids, question_ids: model.predict_spans(
+                context_ids, question_ids, fused=not jit_compile),
+            jit_compile=jit_compile)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
                                   tf.TensorSpec([None], tf.string, name="context")])

@@ -19,6 +19,7 @@ from export.op_check import check_saved_model
 from tests.layer_test_case import assert_outputs_close, padding_mask
 from zoo.config import CONFIG_DIR, ConfigError
 from zoo.layers.bidirectional_attention_flow import BidirectionalAttentionFlow
+from zoo.layers.fused_bidirectional_lstm import FusedBidirectionalLSTM
 from zoo.models.bidaf_reader import best_spans, span_texts
 from zoo.tasks import get_task
 from zoo.tasks.qa import byte_span, token_span, tokenize_examples
@@ -60,7 +61,7 @@ def tokenizer(squad):
 def bidaf_reference(layer, context, query, context_mask, query_mask):
     """Seo et al.'s equations, literally: S from [c; q; c∘q], row softmax, column max."""
     w_c, w_q = layer.context_weight.numpy()[:, 0], layer.query_weight.numpy()[:, 0]
-    w_cq, bias = layer.product_weight.numpy(), float(layer.bias.numpy())
+    w_cq = layer.product_weight.numpy()
     weights = np.concatenate([w_c, w_q, w_cq])
     batch, length, dim = context.shape
     fused = np.zeros((batch, length, 4 * dim), np.float32)
@@ -71,7 +72,7 @@ def bidaf_reference(layer, context, query, context_mask, query_mask):
         q = query[b][query_mask[b]]
         if len(c) == 0:
             continue
-        scores = np.array([[weights @ np.concatenate([ci, qj, ci * qj]) + bias for qj in q]
+        scores = np.array([[weights @ np.concatenate([ci, qj, ci * qj]) for qj in q]
                            for ci in c]).reshape(len(c), len(q))
         attended = np.zeros_like(c)
         if len(q):
@@ -168,6 +169,41 @@ def test_attention_flow_in_mixed_precision():
     fused, c2q, _ = layer(context, query, context_mask, query_mask)
     assert fused.dtype == "bfloat16" and c2q.dtype == "float32"
     np.testing.assert_allclose(c2q.numpy().sum(-1)[context_mask], 1.0, atol=1e-5)
+
+
+def test_fused_lstm_is_the_keras_lstm(tmp_path):
+    """BlockLSTMV2 with the Keras layers' weights: same outputs on real positions and same
+    gradients as the Keras loop (which XLA compiles), with and without padding."""
+    rng = np.random.default_rng(4)
+    inputs = tf.constant(rng.normal(size=(4, 9, 5)).astype("float32") * 2)
+    mask = tf.constant(padding_mask((9, 6, 1, 3), 9))
+    layer = FusedBidirectionalLSTM(7)
+    weights = rng.normal(size=(9, 4, 14)).astype("float32")
+
+    def run(fused, mask):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs, mask=mask, fused=fused)
+            real = tf.cast(mask if mask is not None else tf.ones((4, 9), bool), tf.float32)
+            loss = tf.reduce_sum(outputs * tf.transpose(weights, (1, 0, 2)) * real[..., None])
+        return outputs, tape.gradient(loss, [*layer.trainable_variables, inputs])
+
+    layer(inputs)
+    for variable in layer.trainable_variables:  # large weights: cell states beyond any clip
+        variable.assign(rng.normal(size=variable.shape).astype("float32"))
+    for mask_value in (mask, None):
+        fused, fused_grads = run(True, mask_value)
+        keras_loop, keras_grads = tf.function(lambda m=mask_value: run(False, m),
+                                              jit_compile=True)()
+        real = np.ones((4, 9), bool) if mask_value is None else mask.numpy()
+        np.testing.assert_allclose(fused.numpy()[real], keras_loop.numpy()[real], atol=1e-5)
+        for a, b in zip(fused_grads, keras_grads):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
+    clone = FusedBidirectionalLSTM.from_config(layer.get_config())
+    clone(inputs)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(clone(inputs, mask=mask).numpy()[mask.numpy()],
+                               layer(inputs, mask=mask).numpy()[mask.numpy()], atol=1e-6)
 
 
 # --------------------------------------------------------------------------- spans
@@ -282,7 +318,7 @@ def test_training_steps_lower_the_loss_and_keras_round_trip(squad, tokenizer, tm
     prepared = task.prepare(config, tokenizer, squad["train"], squad["test"])
     inputs, spans = next(iter(prepared.train))
     keras.utils.set_random_seed(0)
-    model = zoo.build("bidaf_reader", tokenizer=tokenizer, **TINY, rnn="lstm")
+    model = zoo.build("bidaf_reader", tokenizer=tokenizer, **TINY, rnn="gru", end_rnn=True)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=task.loss(config))
     losses = [float(model.train_on_batch(inputs, spans)) for _ in range(12)]
     assert losses[-1] < losses[0] - 2.0, losses  # memorising one batch of 32 questions

@@ -11,7 +11,7 @@ from zoo.attention import masked_softmax
 class BidirectionalAttentionFlow(keras.layers.Layer):
     """The attention flow layer of BiDAF (Seo et al. 2017, arXiv:1611.01603, section 2.4).
 
-    Similarity `S[t, j] = wᵀ [c_t; q_j; c_t ∘ q_j] + b` between context position `t` and
+    Similarity `S[t, j] = wᵀ [c_t; q_j; c_t ∘ q_j]` between context position `t` and
     question position `j` (computed as `w_c·c_t + w_q·q_j + (c_t ∘ w_cq)·q_j`, never
     materialising the `[C, Q, 3d]` tensor). Context-to-query: `a_t = softmax_j(S[t, :])`,
     `ã_t = Σ_j a_tj q_j`. Query-to-context: `b = softmax_t(max_j S[t, j])`,
@@ -49,7 +49,7 @@ class BidirectionalAttentionFlow(keras.layers.Layer):
                                             initializer="glorot_uniform")
         self.product_weight = self.add_weight(name="product_weight", shape=(dim,),
                                               initializer="glorot_uniform")
-        self.bias = self.add_weight(name="bias", shape=(), initializer="zeros")
+        # No bias: both softmaxes are invariant to it.
 
     def similarity(self, context, query):
         """`S [batch, C, Q]` (float32 in mixed precision: it feeds two softmaxes)."""
@@ -59,7 +59,7 @@ class BidirectionalAttentionFlow(keras.layers.Layer):
         product = ops.matmul(context * ops.cast(self.product_weight, context.dtype),
                              ops.transpose(query, (0, 2, 1)))
         scores = product + context_term + ops.transpose(query_term, (0, 2, 1))
-        return ops.cast(scores, "float32") + ops.cast(self.bias, "float32")
+        return ops.cast(scores, "float32")
 
     def call(self, context, query, context_mask=None, query_mask=None):
         scores = self.similarity(context, query)

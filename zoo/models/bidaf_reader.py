@@ -6,10 +6,11 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.layers.bidirectional_attention_flow import BidirectionalAttentionFlow
+from zoo.layers.fused_bidirectional_lstm import FusedBidirectionalLSTM
 from zoo.layers.highway import Highway
 from zoo.text import PAD_ID, SubwordTokenizer
 
-RNNS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+RNNS = ("lstm", "gru")
 _NEG = -1e9
 
 
@@ -23,21 +24,24 @@ class BiDAFReader(keras.Model):
     `M₂ = BiRNN(M)` (`end_rnn`), both masked to the context.
 
     Departures from the paper, for CPU throughput: no character CNN (subwords already cover
-    rare words and morphology), GRUs by default, and `fusion_units`: `G` (`8 × hidden_units`
-    wide) projected once per position by one large matmul, instead of feeding the modeling
-    RNN 8h-wide inputs that it would multiply at every recurrent step.
+    rare words and morphology); LSTMs run by TensorFlow's fused kernel
+    (`FusedBidirectionalLSTM`); `fusion_units`: `G` (`8 × hidden_units` wide) projected once
+    per position by one large matmul, instead of feeding the modeling RNN 8h-wide inputs that
+    it would multiply at every recurrent step; optionally no end BiRNN (`end_rnn`).
 
     Args:
         vocab_size: int, subword vocabulary size (id 0 is padding).
         embedding_dim: int.
         highway_layers: int, highway layers over the embeddings (0: none).
         hidden_units: int, RNN units per direction everywhere.
-        rnn: "gru" or "lstm".
+        rnn: "lstm" (`FusedBidirectionalLSTM`) or "gru" (`keras.layers.GRU`s).
         modeling_layers: int, BiRNN layers of the modeling layer.
         fusion_units: int, size `G` is projected to before the modeling layer (0: `G` as is).
         end_rnn: bool, end logits from `[G; BiRNN(M)]` as in the paper (False: from `[G; M]`
             with their own weights, one BiRNN pass less).
         dropout: float, on embeddings, on `G` and before each output.
+        fused_lstm: bool, `call` runs LSTMs with the fused kernel (set False when the train
+            step is XLA-compiled: XLA has no kernel for it); `predict_spans` takes a flag.
         max_context_tokens: int, contexts are cut to their first `max_context_tokens` subwords
             (answers past them cannot be found).
         max_question_tokens: int, questions are cut likewise.
@@ -63,9 +67,9 @@ class BiDAFReader(keras.Model):
     task = "qa"
 
     def __init__(self, vocab_size=16000, embedding_dim=128, highway_layers=1, hidden_units=64,
-                 rnn="gru", modeling_layers=1, fusion_units=128, end_rnn=True, dropout=0.1,
+                 rnn="lstm", modeling_layers=1, fusion_units=128, end_rnn=True, dropout=0.1,
                  max_context_tokens=320, max_question_tokens=40, max_answer_tokens=30,
-                 tokenizer=None, **kwargs):
+                 fused_lstm=True, tokenizer=None, **kwargs):
         super().__init__(**kwargs)
         if rnn not in RNNS:
             raise ValueError(f"rnn must be one of {', '.join(RNNS)}, got {rnn!r}")
@@ -81,6 +85,7 @@ class BiDAFReader(keras.Model):
         self.max_context_tokens = max_context_tokens
         self.max_question_tokens = max_question_tokens
         self.max_answer_tokens = max_answer_tokens
+        self.fused_lstm = fused_lstm
         self.tokenizer_b64 = tokenizer
         self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
 
@@ -98,8 +103,15 @@ class BiDAFReader(keras.Model):
         self._compiled_core = None
 
     def _birnn(self, name):
+        if self.rnn == "lstm":
+            return FusedBidirectionalLSTM(self.hidden_units, name=name)
         return keras.layers.Bidirectional(
-            RNNS[self.rnn](self.hidden_units, return_sequences=True), name=name)
+            keras.layers.GRU(self.hidden_units, return_sequences=True), name=name)
+
+    def _run(self, layer, inputs, mask, training, fused):
+        if isinstance(layer, FusedBidirectionalLSTM):
+            return layer(inputs, mask=mask, fused=fused, training=training)
+        return layer(inputs, mask=mask, training=training)
 
     def build(self, input_shape=None):
         ids = (None, None)
@@ -125,31 +137,33 @@ class BiDAFReader(keras.Model):
         self.built = True
 
     # -- the network ----------------------------------------------------------------------------
-    def _embed(self, ids, mask, training):
+    def _embed(self, ids, mask, training, fused):
         embedded = self.dropout_layer(self.highway(self.embedding(ids)), training=training)
-        return self.encoder(embedded, mask=mask, training=training)
+        return self._run(self.encoder, embedded, mask, training, fused)
 
-    def forward(self, context_ids, question_ids, training=None):
+    def forward(self, context_ids, question_ids, training=None, fused=None):
         """Logits and attention: dict of `start_logits`, `end_logits` `[batch, C]` (float32,
-        −1e9 on padding), `c2q` `[batch, C, Q]`, `q2c` `[batch, C]`, `context_mask`."""
+        −1e9 on padding), `c2q` `[batch, C, Q]`, `q2c` `[batch, C]`, `context_mask`.
+        `fused`: run LSTMs with the fused kernel (default `fused_lstm`; False under XLA)."""
+        fused = self.fused_lstm if fused is None else fused
         context_mask = ops.not_equal(context_ids, PAD_ID)
         question_mask = ops.not_equal(question_ids, PAD_ID)
-        context = self._embed(context_ids, context_mask, training)
-        question = self._embed(question_ids, question_mask, training)
-        fused, c2q, q2c = self.attention_flow(context, question, context_mask, question_mask)
+        context = self._embed(context_ids, context_mask, training, fused)
+        question = self._embed(question_ids, question_mask, training, fused)
+        flow, c2q, q2c = self.attention_flow(context, question, context_mask, question_mask)
         if self.fusion is not None:
-            fused = self.fusion(fused)
-        fused = self.dropout_layer(fused, training=training)
-        modeled = fused
+            flow = self.fusion(flow)
+        flow = self.dropout_layer(flow, training=training)
+        modeled = flow
         for layer in self.modeling:
-            modeled = layer(modeled, mask=context_mask, training=training)
+            modeled = self._run(layer, modeled, context_mask, training, fused)
         end_modeled = modeled
         if self.end_encoder is not None:
-            end_modeled = self.end_encoder(modeled, mask=context_mask, training=training)
+            end_modeled = self._run(self.end_encoder, modeled, context_mask, training, fused)
         start = self.start_output(self.dropout_layer(
-            ops.concatenate([fused, modeled], -1), training=training))[..., 0]
+            ops.concatenate([flow, modeled], -1), training=training))[..., 0]
         end = self.end_output(self.dropout_layer(
-            ops.concatenate([fused, end_modeled], -1), training=training))[..., 0]
+            ops.concatenate([flow, end_modeled], -1), training=training))[..., 0]
         return {"start_logits": _masked(start, context_mask),
                 "end_logits": _masked(end, context_mask),
                 "c2q": c2q, "q2c": q2c, "context_mask": context_mask}
@@ -158,11 +172,11 @@ class BiDAFReader(keras.Model):
         outputs = self.forward(inputs["context_ids"], inputs["question_ids"], training=training)
         return ops.stack([outputs["start_logits"], outputs["end_logits"]], axis=1)
 
-    def predict_spans(self, context_ids, question_ids):
-        """Best spans (XLA-compilable): dict of `start`, `end` (int32 token indices, end
-        inclusive, `end − start < max_answer_tokens`), `score` (float32 `log p(start) +
-        log p(end)`), and the `c2q` / `q2c` attention weights."""
-        outputs = self.forward(context_ids, question_ids, training=False)
+    def predict_spans(self, context_ids, question_ids, fused=None):
+        """Best spans: dict of `start`, `end` (int32 token indices, end inclusive,
+        `end − start < max_answer_tokens`), `score` (float32 `log p(start) + log p(end)`), and
+        the `c2q` / `q2c` attention weights. XLA-compilable with `fused=False`."""
+        outputs = self.forward(context_ids, question_ids, training=False, fused=fused)
         start, end, score = best_spans(outputs["start_logits"], outputs["end_logits"],
                                        outputs["context_mask"], self.max_answer_tokens)
         return {"start": start, "end": end, "score": score,
@@ -253,7 +267,8 @@ class BiDAFReader(keras.Model):
             "dropout": self.dropout,
             "max_context_tokens": self.max_context_tokens,
             "max_question_tokens": self.max_question_tokens,
-            "max_answer_tokens": self.max_answer_tokens, "tokenizer": self.tokenizer_b64})
+            "max_answer_tokens": self.max_answer_tokens, "fused_lstm": self.fused_lstm,
+            "tokenizer": self.tokenizer_b64})
         return config
 
 

@@ -66,33 +66,48 @@ def tokenize_examples(tokenizer, examples, max_context_tokens, max_question_toke
 
 
 def make_dataset(context_ids, question_ids, spans, batch_size, shuffle=False, seed=0,
-                 drop_remainder=True):
-    """Batches of `({"context_ids", "question_ids"}, spans)`, bucketed by context length; both
-    id tensors padded to multiples of 8 (few distinct shapes)."""
+                 drop_remainder=True, bucket_width=BUCKET_WIDTH, repeat=False):
+    """Batches of `({"context_ids", "question_ids"}, spans)`, bucketed by context length.
+
+    With `bucket_width=8` (for an XLA train step) both id tensors are padded to multiples of 8,
+    so only a few shapes get compiled; with a smaller width (graph mode, where shapes cost
+    nothing) each is padded to its batch's longest, so fewer recurrent steps run on padding.
+    `repeat` repeats the shuffled stream *before* bucketing, so a bucket's leftover questions
+    start the next pass instead of being dropped.
+    """
     count = int(context_ids.nrows())
     longest = int(tf.reduce_max(context_ids.row_lengths()))
     dataset = tf.data.Dataset.from_tensor_slices((context_ids, question_ids, spans))
     if shuffle:
         dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
     # Rows of a ragged tensor come out as ragged-rank-0 values, which `padded_batch` refuses.
     dataset = dataset.map(lambda context, question, span: (
         tf.identity(context), tf.identity(question), span))
-    boundaries = bucket_boundaries(longest)
+    boundaries = bucket_boundaries(longest, bucket_width)
     dataset = dataset.bucket_by_sequence_length(
         lambda context, question, span: tf.shape(context)[0],
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         drop_remainder=drop_remainder)
+    multiple = bucket_width if bucket_width == BUCKET_WIDTH else 1
 
     def pad(ids):
         length = tf.shape(ids)[1]
-        target = tf.maximum((length + BUCKET_WIDTH - 1) // BUCKET_WIDTH, 1) * BUCKET_WIDTH
+        target = tf.maximum((length + multiple - 1) // multiple, 1) * multiple
         return tf.pad(ids, [[0, 0], [0, target - length]])
 
     dataset = dataset.map(
         lambda context, question, span: (
             {"context_ids": pad(context), "question_ids": pad(question)}, span),
         num_parallel_calls=tf.data.AUTOTUNE)
+    if not repeat and not drop_remainder:
+        # Bucketing hides the batch count; Keras warns "ran out of data" at the end of a
+        # dataset of unknown length, so state it.
+        buckets = np.searchsorted(boundaries, context_ids.row_lengths().numpy(), side="right")
+        batches = int(sum(-(-n // batch_size) for n in np.bincount(buckets)))
+        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -136,9 +151,14 @@ class QATask(Task):
         if not len(valid[2]):
             raise ValueError(f"no validation question has its answer within "
                              f"max_context_tokens={config['max_context_tokens']} subwords")
+        # XLA compiles one program per shape: pad to multiples of 8 then; graph mode pads to
+        # each batch's longest (see make_dataset).
+        width = BUCKET_WIDTH if config["jit_compile"] else 2
         train = make_dataset(train_context, train_question, train_spans, config["batch_size"],
-                             shuffle=True, seed=config["seed"]).repeat()
-        valid = make_dataset(*valid, config["eval_batch_size"], drop_remainder=False)
+                             shuffle=True, seed=config["seed"], bucket_width=width,
+                             repeat=True)
+        valid = make_dataset(*valid, config["eval_batch_size"], drop_remainder=False,
+                             bucket_width=width)
         tokens = int(tf.reduce_sum(train_context.row_lengths())
                      + tf.reduce_sum(train_question.row_lengths()))
         return PreparedData(train, valid, max(1, len(kept) // config["batch_size"]), tokens,
