@@ -254,6 +254,15 @@ def test_export_op_check_and_grpc_round_trip(model, tmp_path):
     assert attention.shape[2] == outputs["source_tokens"].shape[1]
     expected = model.greedy_decode(model.encode_texts(tf.constant(EMAILS[:2])))
     np.testing.assert_allclose(outputs["scores"], expected["log_probs"].numpy(), rtol=1e-4)
+    # `zoo evaluate EXPORT_DIR` scores the served summaries like the Keras model's
+    from zoo.tasks import get_task
+
+    task = get_task("summarization")
+    config = zoo.resolve_config("summarizer")
+    examples = (EMAILS, ["budget report", "meeting moved", "gas agreement"])
+    signature = tf.saved_model.load(str(version)).signatures["serving_default"]
+    assert (task.evaluate_served(signature, config, examples, batch_size=2)
+            == task.evaluate(model, config, examples))
 
 
 # ------------------------------------------------------------- a real tiny training

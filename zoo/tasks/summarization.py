@@ -93,6 +93,19 @@ class SummarizationTask(Task):
             sources, references = sources[:limit], references[:limit]
         return metrics.rouge(batched_translate(model, sources), references)
 
+    def evaluate_served(self, signature, config, examples, batch_size=32):
+        """ROUGE of an export (`zoo evaluate EXPORT_DIR`): its `summary` output, batched by
+        source length like `evaluate`."""
+        sources, references = examples
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        summaries = [None] * len(sources)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            result = signature(text=tf.constant([sources[i] for i in chunk]))
+            for index, text in zip(chunk, result[self.output_name].numpy()):
+                summaries[index] = text.decode("utf-8")
+        return metrics.rouge(summaries, references)
+
     def evaluate_during_training(self, model, config, examples):
         return self.evaluate(model, config, examples, limit=config["val_rouge_limit"] or None)
 
