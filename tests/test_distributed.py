@@ -288,6 +288,10 @@ try:
     distribution.training_config(base | {"per_replica_batch": False, "batch_size": 33}, strategy)
 except ConfigError as error:
     result["uneven"] = str(error)
+try:
+    distribution.training_config(base | {"jit_compile": True}, strategy)
+except ConfigError as error:
+    result["jit"] = str(error)
 print("RESULT " + json.dumps(result))
 """
 
@@ -308,3 +312,4 @@ def test_two_replicas_compute_the_loss_and_step_of_one_device(tmp_path):
     assert values["sqrt"] == [64, pytest.approx(0.01 * 2 ** 0.5)]
     assert values["global"] == 32
     assert "must split evenly among the 2 replicas" in values["uneven"]
+    assert "XLA cannot compile the all-reduce of 2 replicas on CPUs" in values["jit"]

@@ -239,6 +239,11 @@ def training_config(config, strategy):
     if batch_size % replicas:
         raise ConfigError(f"key 'batch_size' ({batch_size}, the global batch) must split evenly "
                           f"among the {replicas} replicas")
+    if config.get("jit_compile") and replicas > 1 and not tf.config.list_logical_devices("GPU"):
+        raise ConfigError(f"key 'jit_compile': XLA cannot compile the all-reduce of {replicas} "
+                          "replicas on CPUs (TensorFlow: collectives are not implemented for CPU "
+                          "devices under XLA); set jit_compile: false (the exported serving core "
+                          "is XLA-compiled either way)")
     scaling = config.get("learning_rate_scaling", "none")
     factor = {"none": 1.0, "linear": growth, "sqrt": growth ** 0.5}[scaling]
     return {**config, "batch_size": batch_size, "learning_rate": config["learning_rate"] * factor}
