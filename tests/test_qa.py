@@ -442,3 +442,12 @@ def test_export_op_check_and_our_grpc_server(trained, tmp_path, jit_compile):
             assert info.value.code.name == "INVALID_ARGUMENT"
     finally:
         handle.stop()
+    # `zoo evaluate EXPORT_DIR` scores the served answers like the trained model's.
+    from zoo.data.squad import load_squad
+
+    examples = load_squad("test", limit=20)
+    config = trained.config | {"eval_limit": 10, "eval_batch_size": 8}
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    task = get_task("qa")
+    assert task.evaluate_served(signature, config, examples) == pytest.approx(
+        task.evaluate(model, config, examples))

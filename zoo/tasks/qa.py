@@ -182,8 +182,25 @@ class QATask(Task):
         """Official SQuAD v1.1 `exact_match` and `f1` (0..100) on `examples`; when they are
         more than `eval_limit`, also `exact_match_first_n` / `f1_first_n` on their first
         `eval_limit` (the validation questions, the acceptance subset)."""
-        predictions = {e["id"]: r["answer"]
-                       for e, r in zip(examples, self.predict(model, config, examples))}
+        answers = [r["answer"] for r in self.predict(model, config, examples)]
+        return self._scores(config, examples, answers)
+
+    def evaluate_served(self, signature, config, examples):
+        """`evaluate` through an export's `serving_default` signature (`zoo evaluate`)."""
+        order = sorted(range(len(examples)), key=lambda i: len(examples[i]["context"]))
+        answers = [None] * len(examples)
+        size = config["eval_batch_size"]
+        for first in range(0, len(order), size):
+            chunk = order[first:first + size]
+            outputs = signature(
+                question=tf.constant([examples[i]["question"] for i in chunk]),
+                context=tf.constant([examples[i]["context"] for i in chunk]))
+            for index, answer in zip(chunk, outputs["answer"].numpy()):
+                answers[index] = answer.decode("utf-8")
+        return self._scores(config, examples, answers)
+
+    def _scores(self, config, examples, answers):
+        predictions = {e["id"]: answer for e, answer in zip(examples, answers)}
         scores = metrics.squad_em_f1(predictions, examples)
         head = config["eval_limit"]
         if head and len(examples) > head:
