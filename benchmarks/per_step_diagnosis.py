@@ -10,7 +10,8 @@ differ. Variants (name: framework, initial weights):
 - `keras_kinit`:  Keras, its own init (glorot / orthogonal / unit forget bias) — ours as is;
 - `torch_kinit`:  torch, the same initial weights ported from `keras_kinit`;
 - `torch_uinit`:  torch, the anchor's uniform ±0.1 init;
-- `keras_uinit`:  Keras, the same initial weights ported from `torch_uinit`.
+- `keras_uinit`:  Keras, the same initial weights ported from `torch_uinit`;
+- `keras_initscale`: Keras with the builder's `init_scale: 0.1` (its own uniform draws).
 
 Ablations: `torch_kinit+output` (any of the groups in `GROUPS`, several joined by `+`) starts
 from Keras' init with that group's weights taken from the uniform init; `torch_kinit:keras`
@@ -42,7 +43,7 @@ from export_batches import DEFAULT_PATH, keras_model_for
 from machine import machine_line
 
 RESULTS = HERE / "results" / "per_step_diagnosis.json"
-VARIANTS = ("keras_kinit", "torch_kinit", "torch_uinit", "keras_uinit")
+VARIANTS = ("keras_kinit", "torch_kinit", "torch_uinit", "keras_uinit", "keras_initscale")
 CHECKPOINTS = (50, 100, 200, 300)
 
 
@@ -135,7 +136,8 @@ def run_variant(name, path, meta, steps, total_steps, eval_every, record=None):
     init, _, adam = init.partition(":")
     keras.utils.set_random_seed(config["seed"])
     torch.manual_seed(config["seed"])
-    keras_model = build_keras(path)
+    # `keras_initscale`: the builder's own `init_scale` (0.1) draws the uniform init in Keras.
+    keras_model = build_keras(path, keras_init=init != "initscale")
     uniform = torch_model(meta, uniform_seed=config["seed"])
     if init == "uinit":
         start = uniform
@@ -245,14 +247,38 @@ def exact_steps(path, meta, steps, total_steps):
     return results
 
 
+def summary_table(variants):
+    """Per variant: mean training loss of the 10 steps ending at 50/100/200/300 (batch-matched
+    across variants) and the final validation loss / perplexity."""
+    table = {}
+    for name, result in sorted(variants.items()):
+        losses = result["train_losses"]
+        row = {f"train_{step}": round(float(np.mean(losses[step - 10:step])), 3)
+               for step in CHECKPOINTS if step <= len(losses)}
+        if "valid" in result:
+            row["valid_step"] = result.get("steps", len(losses))
+            row["valid_loss"] = round(result["valid"]["loss"], 3)
+            row["valid_perplexity"] = round(result["valid"]["perplexity"], 1)
+        if result.get("partial"):
+            row["partial"] = True
+        table[name] = row
+    return table
+
+
 def write(record):
     """Merge into the results file (variants other runs wrote since this one began stay)."""
     RESULTS.parent.mkdir(exist_ok=True)
     if RESULTS.exists():
         on_disk = json.loads(RESULTS.read_text())
         record["variants"] = on_disk.get("variants", {}) | record["variants"]
+    ordered = {k: v for k, v in record.items()
+               if k not in ("summary", "exact_steps", "variants")}
+    ordered["summary"] = summary_table(record["variants"])
+    if "exact_steps" in record:
+        ordered["exact_steps"] = record["exact_steps"]
+    ordered["variants"] = record["variants"]
     temporary = RESULTS.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(record, indent=1) + "\n")
+    temporary.write_text(json.dumps(ordered, indent=1) + "\n")
     temporary.replace(RESULTS)
 
 

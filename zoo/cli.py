@@ -118,12 +118,36 @@ def _cmd_serve(args):
 
 
 def _cmd_predict(args):
+    """Reads the served `serving_default` signature (GetModelMetadata) and calls the matching
+    client helper: the same command for a translator, summarizer, reader or classifier."""
     import serving
 
     client = serving.Client(args.server, timeout=args.timeout)
-    for source, translation in zip(args.texts, client.translate(args.model, args.texts,
-                                                                 version=args.version)):
-        print(f"{source}\t{translation}")
+    signature = client.metadata(args.model, version=args.version)["signatures"].get(
+        "serving_default")
+    if signature is None:
+        print(f"zoo predict: error: model {args.model!r} has no serving_default signature",
+              file=sys.stderr)
+        return 2
+    inputs, outputs = set(signature["inputs"]), set(signature["outputs"])
+    kwargs = {"version": args.version}
+    if {"question", "context"} <= inputs:
+        if args.context is None:
+            print("zoo predict: error: a reader needs --context TEXT (the texts are the "
+                  "questions)", file=sys.stderr)
+            return 2
+        for question, answer in zip(args.texts, client.answer(args.model, args.texts,
+                                                                args.context, **kwargs)):
+            print(f"{question}\t{answer}")
+    elif "label" in outputs:
+        result = client.predict(args.model, {"text": args.texts}, **kwargs)
+        for text, label, probabilities in zip(args.texts, result["label"],
+                                              result["probabilities"]):
+            print(f"{text}\t{label.decode('utf-8')}\t{float(max(probabilities)):.3f}")
+    else:
+        helper = client.summarize if "summary" in outputs else client.translate
+        for source, output in zip(args.texts, helper(args.model, args.texts, **kwargs)):
+            print(f"{source}\t{output}")
     return 0
 
 
@@ -196,8 +220,11 @@ def build_parser():
         commands.add_parser("serve", help="serve a model repository over TF Serving's gRPC API"))
     serve.set_defaults(func=_cmd_serve)
 
-    predict = commands.add_parser("predict", help="translate texts through a gRPC server")
-    predict.add_argument("texts", nargs="+")
+    predict = commands.add_parser("predict", help="query a served model over gRPC (translate, "
+                                                  "summarize, classify or answer, per its "
+                                                  "signature)")
+    predict.add_argument("texts", nargs="+", help="texts (a reader: the questions)")
+    predict.add_argument("--context", default=None, help="a reader's context passage")
     predict.add_argument("--server", default="localhost:8500")
     predict.add_argument("--model", default="luong_translator")
     predict.add_argument("--version", type=int, default=None)
