@@ -15,7 +15,6 @@ untimed (XLA compiles a shape once per (batch bucket, padded length)), then is t
 import argparse
 import datetime
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -45,7 +44,6 @@ def _saved_model_runner(keras_model, jit_compile, directory):
 
 def _torch_runner(keras_model, compiled):
     import torch
-
     from torch_luong import PAD_ID, twin_of
 
     torch.set_grad_enabled(False)
@@ -54,7 +52,9 @@ def _torch_runner(keras_model, compiled):
         model.step = torch.compile(model.step, dynamic=True)
     tokenizer = keras_model.tokenizer
 
-    def run(texts, cache={}):
+    cache = {}
+
+    def run(texts):
         key = tuple(texts)
         if key not in cache:  # tokenization is not part of torch's timing
             rows = [ids + [3] for ids in tokenizer.tokenize(texts).to_list()]
@@ -85,9 +85,10 @@ def _time(run, batches):
 
 
 def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile=True):
+    from machine import machine_line
+
     import zoo.training  # noqa: F401
     from export import load_for_export
-    from machine import machine_line
     from zoo import data as data_lib
     from zoo.models import catalog
 

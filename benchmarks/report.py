@@ -113,7 +113,7 @@ def table():
 def main():
     readme = ROOT / "README.md"
     text = readme.read_text()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
     text = pattern.sub(lambda _: f"{START}\n{table()}\n{END}", text)
     readme.write_text(text)
     print(table())

@@ -37,15 +37,25 @@ def tracking_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_translator(tracking_dir, tmp_path_factory):
+def training_tempdir(tmp_path_factory):
+    """The system temp directory while `trained_translator` trains: what it leaves there."""
+    return tmp_path_factory.mktemp("system-tmp")
+
+
+@pytest.fixture(scope="session")
+def trained_translator(tracking_dir, tmp_path_factory, training_tempdir):
     """A tiny luong_translator trained on ≤3,000 Multi30k pairs, tracked in MLflow."""
     require_multi30k()
+    import tempfile
+
     from zoo.training import train
 
     output = tmp_path_factory.mktemp("runs")
-    old_cwd = os.getcwd()
+    old_cwd, old_tempdir = os.getcwd(), tempfile.tempdir
     os.chdir(tracking_dir)  # MLflow's default artifact root is relative to the working dir
+    tempfile.tempdir = str(training_tempdir)
     try:
         return train("luong_translator", TINY_TRANSLATOR, output_dir=output, verbose=0)
     finally:
         os.chdir(old_cwd)
+        tempfile.tempdir = old_tempdir

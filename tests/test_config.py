@@ -69,3 +69,18 @@ def test_set_assignments_parse_as_yaml():
     assert parse_assignment("attention=null") == ("attention", None)
     with pytest.raises(ConfigError):
         parse_assignment("epochs")
+
+
+def test_every_registered_model_has_its_yaml():
+    """configs/<name>.yaml exists for each registered builder and names that builder, so
+    `zoo train configs/<name>.yaml` and `zoo.build(name)` mean the same model."""
+    from zoo.config import CONFIG_DIR, load_yaml
+
+    missing, mismatched = [], []
+    for name in zoo.list_models():
+        path = CONFIG_DIR / f"{name}.yaml"
+        if not path.exists():
+            missing.append(name)
+        elif load_yaml(path).get("model", name) != name:
+            mismatched.append(name)
+    assert not missing and not mismatched, (missing, mismatched)

@@ -1,5 +1,5 @@
 """Extractive QA end to end: the BiDAF attention layer, span mapping on real SQuAD, the
-bidaf_reader builder, a tiny tracked training, export, op check and our gRPC server."""
+the `qa` builder (BiDAF), a tiny tracked training, export, op check and our gRPC server."""
 
 import os
 from pathlib import Path
@@ -298,27 +298,27 @@ def test_span_loss_is_the_sum_of_two_cross_entropies():
 
 
 def test_builder_validates_and_builds(tokenizer):
-    assert "bidaf_reader" in zoo.list_models()
-    config = zoo.resolve_config("bidaf_reader")
+    assert "qa" in zoo.list_models()
+    config = zoo.resolve_config("qa")
     assert config["task"] == "qa" and 0 < config["time_budget_minutes"] <= 25
     # configs/qa.yaml (the acceptance run) spells out the defaults.
     assert zoo.resolve_config(str(CONFIG_DIR / "qa.yaml")) == config
-    model = zoo.build("bidaf_reader", tokenizer=tokenizer, **TINY)
+    model = zoo.build("qa", tokenizer=tokenizer, **TINY)
     assert model.task == "qa" and model.count_params() > 0
     for bad, key in (({"rnn": "transformer"}, "'rnn'"), ({"hidden_units": 0}, "hidden_units"),
                      ({"dropout": 1.0}, "dropout"), ({"attention": "luong_dot"}, "attention"),
                      ({"hiden_units": 3}, "hiden_units")):
         with pytest.raises(ConfigError, match=key):
-            zoo.resolve_config("bidaf_reader", bad)
+            zoo.resolve_config("qa", bad)
 
 
 def test_training_steps_lower_the_loss_and_keras_round_trip(squad, tokenizer, tmp_path):
-    config = zoo.resolve_config("bidaf_reader", {**TINY_TRAINING, "batch_size": 32})
+    config = zoo.resolve_config("qa", {**TINY_TRAINING, "batch_size": 32})
     task = get_task("qa")
     prepared = task.prepare(config, tokenizer, squad["train"], squad["test"])
     inputs, spans = next(iter(prepared.train))
     keras.utils.set_random_seed(0)
-    model = zoo.build("bidaf_reader", tokenizer=tokenizer, **TINY, rnn="gru", end_rnn=True)
+    model = zoo.build("qa", tokenizer=tokenizer, **TINY, rnn="gru", end_rnn=True)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=task.loss(config))
     losses = [float(model.train_on_batch(inputs, spans)) for _ in range(12)]
     assert losses[-1] < losses[0] - 2.0, losses  # memorising one batch of 32 questions
@@ -337,7 +337,7 @@ def test_training_steps_lower_the_loss_and_keras_round_trip(squad, tokenizer, tm
 
 
 def test_answer_gives_python_offsets(tokenizer):
-    model = zoo.build("bidaf_reader", tokenizer=tokenizer, **TINY)
+    model = zoo.build("qa", tokenizer=tokenizer, **TINY)
     contexts = ["Der Zürcher Café-Besitzer — Ørsted — sagte: «Grüße!» 😀 Ende.", "",
                 "Short."]
     results = model.answer(["Wer?", "Nothing?", "What?"], contexts, return_attention=True)
@@ -361,7 +361,7 @@ def trained(tracking_dir, tmp_path_factory):
     old_cwd = os.getcwd()
     os.chdir(tracking_dir)  # MLflow's default artifact root is relative to the working dir
     try:
-        return train("bidaf_reader", TINY_TRAINING, output_dir=output, verbose=0)
+        return train("qa", TINY_TRAINING, output_dir=output, verbose=0)
     finally:
         os.chdir(old_cwd)
 

@@ -24,6 +24,13 @@ def test_tiny_translator_loss_falls(trained_translator):
     assert val_losses[-1] < val_losses[0], val_losses
 
 
+def test_training_leaves_no_staging_directories(trained_translator, training_tempdir):
+    """Artifacts are staged in temp dirs for MLflow to copy; none may outlive the training."""
+    assert trained_translator.run_id
+    leftovers = sorted(p.name for p in training_tempdir.iterdir() if p.name.startswith("zoo-"))
+    assert not leftovers, leftovers
+
+
 def test_mlflow_run_has_params_metrics_and_heatmaps(trained_translator, tracking_dir):
     client = mlflow.MlflowClient()
     run = client.get_run(trained_translator.run_id)

@@ -14,11 +14,12 @@ SENTENCES = {
 
 
 def _has_multi30k():
-    try:
-        from zoo.data import data_dir
+    from zoo.data import data_dir
+    from zoo.data.errors import DataDirError
 
+    try:
         return (data_dir() / "mt" / "train.tsv").is_file()
-    except Exception:
+    except (DataDirError, OSError):  # ZOO_DATA_DIR unset or unreadable: the demo's own data
         return False
 
 

@@ -1,9 +1,11 @@
 """Registered model builders (`zoo.build`, `zoo.list_models`)."""
 
-from zoo.models import translators  # noqa: F401  (registers the builders)
-from zoo.models import sentiment_builders  # noqa: F401  (registers the sentiment* builders)
-from zoo.models import summarizers  # noqa: F401  (registers summarizer, summarizer_dialogsum)
-from zoo.models import readers  # noqa: F401  (registers bidaf_reader)
+from zoo.models import (
+           readers,  # noqa: F401  (registers qa)
+           sentiment_builders,  # noqa: F401  (registers the sentiment* builders)
+           summarizers,  # noqa: F401  (registers summarizer, summarizer_dialogsum)
+           translators,  # noqa: F401  (registers the builders)
+)
 from zoo.models.catalog import build, get_builder, list_models, resolve_config
 from zoo.models.rnn_translator import RNNTranslator
 from zoo.models.transformer_translator import TransformerTranslator

@@ -59,7 +59,7 @@ class BiDAFReader(keras.Model):
         logits `[batch, 2, C]`: start (row 0) and end (row 1), −1e9 on padding.
 
     Example:
-    >>> reader = zoo.build("bidaf_reader", tokenizer=tokenizer)
+    >>> reader = zoo.build("qa", tokenizer=tokenizer)
     >>> reader.answer(["Who built it?"], ["It was built by Ann in 1901."])
     [{"answer": "Ann", "start": 16, "end": 19, "score": -0.4}]
     """

@@ -7,7 +7,7 @@ from zoo.models.catalog import register_model
 
 @register_model
 class BiDAFReaderBuilder:
-    """`bidaf_reader`: BiDAF (Seo et al. 2017) on subwords, sized for 25 minutes of CPU
+    """`qa`: BiDAF (Seo et al. 2017) on subwords, sized for 25 minutes of CPU
     training (configs/qa.yaml is the acceptance run).
 
     The sizes trade quality per question for questions per second. Train-step throughput on
@@ -27,7 +27,7 @@ class BiDAFReaderBuilder:
       `end_rnn: true` costs ~30%, hidden 96 ~30%.
     """
 
-    name = "bidaf_reader"
+    name = "qa"
     task = "qa"
 
     @classmethod

@@ -62,7 +62,7 @@ class Task:
 
     def compile_metrics(self, config):
         """Extra Keras metrics for `model.compile` (default none)."""
-        return None
+        return
 
     def evaluate(self, model, config, examples):
         """Task metrics of `model` on `examples`, unprefixed (e.g. `{"bleu": 35.1}`); the

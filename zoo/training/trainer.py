@@ -1,7 +1,6 @@
 """`zoo train`: one MLflow-tracked training of a registered model."""
 
 import dataclasses
-import hashlib
 import os
 import shutil
 import tempfile
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import keras
 import mlflow
-import numpy as np
 import tensorflow as tf
 import yaml
 
@@ -158,17 +156,23 @@ def _read_data(config):
 
 def _train_guarded(*args, **kwargs):
     """`_train_in_run`, the run marked FAILED (KILLED on Ctrl-C) if it raises."""
+    # Staging for the run's artifacts (MLflow copies them into its store): removed however the
+    # training ends, so repeated runs leave nothing in the system's temp directory.
+    artifacts = Path(tempfile.mkdtemp(prefix="zoo-artifacts-"))
     try:
-        return _train_in_run(*args, **kwargs)
+        return _train_in_run(*args, artifacts=artifacts, **kwargs)
     except KeyboardInterrupt:
         mlflow.end_run(status="KILLED")
         raise
     except BaseException:
         mlflow.end_run(status="FAILED")
         raise
+    finally:
+        shutil.rmtree(artifacts, ignore_errors=True)
 
 
-def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resumed=False):
+def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resumed=False,
+                  artifacts=None):
     started = time.monotonic()
     task = get_task(config["task"])
     metric_log = tracking.MetricLog.for_run(run_id) if resumed else tracking.MetricLog(run_id)
@@ -206,7 +210,6 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     budget = TimeBudget(config["time_budget_minutes"], schedule)
     tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
                            log_metrics=lambda values, step: metric_log.log(values, step))
-    artifacts = Path(tempfile.mkdtemp(prefix="zoo-artifacts-"))
     logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
     if not {"config.yaml", "tokenizer"} <= logged:  # a resumed run keeps what it logged
         _log_setup_artifacts(config, tokenizer, artifacts)

@@ -3,8 +3,8 @@
 import matplotlib
 
 matplotlib.use("Agg")  # headless: training and CI have no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def plot_attention(weights, source_tokens, target_tokens, path=None, title=None):
