@@ -227,3 +227,46 @@ def test_rnn_translator_text_interface_is_unchanged(tokenizer):
     assert set(result) >= {"ids", "attention", "lengths"}
     assert isinstance(model.decode_ids(result["ids"]).numpy()[0], bytes)
 
+
+
+# ------------------------------------------------- every variant exported and served over gRPC
+
+
+@pytest.fixture(scope="module")
+def served_variants(tokenizer, tmp_path_factory):
+    """Every translator builder (tiny, untrained) exported with its XLA core into ONE model
+    repository, op-checked, and served by our gRPC server: name → Keras model, and the client."""
+    from export import export_model
+    from export.op_check import check_saved_model
+    from serving import Client, start_server
+
+    root = tmp_path_factory.mktemp("variant_repo")
+    models = {}
+    for name in BUILDERS:
+        keras.utils.set_random_seed(0)
+        sizes = TINY_TRANSFORMER if name == "transformer_translator" else TINY_RNN
+        models[name] = zoo.build(name, tokenizer=tokenizer, **{**sizes, "dropout": 0.0})
+        version = export_model(models[name], root, name=name, warmup_batch_sizes=(1,),
+                               warmup_lengths=(8,))
+        report = check_saved_model(version)
+        assert report.ok, (name, report)
+    handle = start_server(model_root=str(root), port=0)
+    client = Client(handle.target, timeout=120)
+    yield models, client
+    client.close()
+    handle.stop()
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_every_variant_exports_and_answers_over_grpc(served_variants, name):
+    models, client = served_variants
+    model = models[name]
+    texts = ["ein mann liest .", "zwei kinder spielen am strand ."]
+    assert client.translate(name, texts) == model.translate(texts)
+    outputs = client.predict(name, {"text": texts[:1]})
+    assert outputs["attention"].shape[:2] == outputs["target_tokens"].shape
+    assert outputs["attention"].shape[2] == outputs["source_tokens"].shape[1]
+    signature = client.metadata(name)["signatures"]["serving_default"]
+    assert set(signature["inputs"]) == {"text"}
+    assert {"translation", "attention", "source_tokens", "target_tokens"} <= set(
+        signature["outputs"])
