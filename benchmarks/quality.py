@@ -30,7 +30,8 @@ START, END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
 TASK_MODELS = ("luong_translator", "sentiment", "qa", "summarizer", "summarizer_dialogsum")
 METRIC_LABELS = {"bleu": "BLEU", "chrf": "chrF", "accuracy": "accuracy %", "f1": "F1",
                  "exact_match": "EM", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2",
-                 "rougeL": "ROUGE-L"}
+                 "rougeL": "ROUGE-L", "f1_first_n": "F1 first 2,000",
+                 "exact_match_first_n": "EM first 2,000"}
 
 
 def translator_models():
