@@ -268,7 +268,7 @@ def test_export_scores_like_the_model(exported, trained):
         {"accuracy": trained.metrics["test_accuracy"]})
 
 
-def test_predict_and_classify_through_our_grpc_server(exported, trained):
+def test_predict_and_classify_through_our_grpc_server(exported, trained, capsys):
     root, _ = exported
     expected = trained.model.predict_texts(TEXTS)
     handle = serving.start_server(model_root=str(root), port=0)
@@ -295,5 +295,13 @@ def test_predict_and_classify_through_our_grpc_server(exported, trained):
             assert three["probabilities"].shape == (3, 2)
             np.testing.assert_allclose(three["probabilities"][:2], out["probabilities"],
                                        atol=1e-5)
+        # `zoo predict` sees the label output in the signature and prints label + probability.
+        from zoo import cli
+
+        assert cli.main(["predict", "--server", handle.target, "--model", "sentiment",
+                         *TEXTS]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert [line.split("\t")[:2] for line in lines] == [
+            [text, label] for text, label in zip(TEXTS, expected["labels"])]
     finally:
         handle.stop()
