@@ -86,6 +86,23 @@ class Task:
         `mlflow.log_artifact(s)` / `mlflow.log_table` (`directory`: a fresh temp dir)."""
 
 
+def served_in_length_order(signature, inputs, lengths, output, batch_size):
+    """`signature`'s string `output` for every example, decoded, in the examples' order.
+
+    `inputs` maps each input name to one string per example. Batches are formed in order of
+    `lengths` (one per example) so that each batch pads little: fewer decoding / recurrent
+    steps on padding."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    results = [None] * len(order)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        values = signature(**{name: tf.constant([column[i] for i in chunk])
+                              for name, column in inputs.items()})[output].numpy()
+        for index, value in zip(chunk, values):
+            results[index] = value.decode("utf-8")
+    return results
+
+
 def text_hash(texts):
     digest = hashlib.sha256()
     for text in texts:

@@ -7,7 +7,7 @@ import tensorflow as tf
 from zoo import metrics
 from zoo.data.squad import load_squad
 from zoo.tasks import register_task
-from zoo.tasks.base import PreparedData, Task, text_hash
+from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
 from zoo.tasks.translation import log_sample_table
 from zoo.training.span_loss import SpanLoss
 from zoo.training.translation_data import BUCKET_WIDTH, bucket_boundaries
@@ -187,16 +187,10 @@ class QATask(Task):
 
     def evaluate_served(self, signature, config, examples):
         """`evaluate` through an export's `serving_default` signature (`zoo evaluate`)."""
-        order = sorted(range(len(examples)), key=lambda i: len(examples[i]["context"]))
-        answers = [None] * len(examples)
-        size = config["eval_batch_size"]
-        for first in range(0, len(order), size):
-            chunk = order[first:first + size]
-            outputs = signature(
-                question=tf.constant([examples[i]["question"] for i in chunk]),
-                context=tf.constant([examples[i]["context"] for i in chunk]))
-            for index, answer in zip(chunk, outputs["answer"].numpy()):
-                answers[index] = answer.decode("utf-8")
+        contexts = [e["context"] for e in examples]
+        answers = served_in_length_order(
+            signature, {"question": [e["question"] for e in examples], "context": contexts},
+            [len(c) for c in contexts], "answer", config["eval_batch_size"])
         return self._scores(config, examples, answers)
 
     def _scores(self, config, examples, answers):

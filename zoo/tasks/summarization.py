@@ -8,7 +8,7 @@ from zoo import metrics
 from zoo.data.aeslc import load_aeslc
 from zoo.data.dialogsum import load_dialogsum
 from zoo.tasks import register_task
-from zoo.tasks.base import PreparedData, Task, text_hash
+from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
 from zoo.tasks.translation import batched_translate, log_sample_table, token_strings
 from zoo.text import BOS_ID, PAD_ID
 from zoo.training.losses import SmoothedSequenceLoss
@@ -97,13 +97,9 @@ class SummarizationTask(Task):
         """ROUGE of an export (`zoo evaluate EXPORT_DIR`): its `summary` output, batched by
         source length like `evaluate`."""
         sources, references = examples
-        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        summaries = [None] * len(sources)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            result = signature(text=tf.constant([sources[i] for i in chunk]))
-            for index, text in zip(chunk, result[self.output_name].numpy()):
-                summaries[index] = text.decode("utf-8")
+        summaries = served_in_length_order(signature, {"text": sources},
+                                           [len(s) for s in sources], self.output_name,
+                                           batch_size)
         return metrics.rouge(summaries, references)
 
     def evaluate_during_training(self, model, config, examples):

@@ -67,11 +67,10 @@ def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed
         reduce_func=lambda key, window: window.padded_batch(batch_size,
                                                             drop_remainder=drop_remainder),
         window_size=batch_size)
-    multiple = pad_to_multiple
     dataset = dataset.map(
         lambda source, target_in, target_out: (
-            {"source_ids": _pad_to_multiple(source, multiple),
-             "target_in": _pad_to_multiple(target_in, multiple)},
-            _pad_to_multiple(target_out, multiple)),
+            {"source_ids": _pad_to_multiple(source, pad_to_multiple),
+             "target_in": _pad_to_multiple(target_in, pad_to_multiple)},
+            _pad_to_multiple(target_out, pad_to_multiple)),
         num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
