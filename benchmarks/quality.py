@@ -3,6 +3,7 @@
     python benchmarks/quality.py --suite translators --budget-minutes 10   # the leaderboard
     python benchmarks/quality.py --suite tasks                             # their own budgets
     python benchmarks/quality.py --models sentiment,qa
+    python benchmarks/quality.py --models luong_translator --rescore     # new decoding keys
 
 Each model trains in its own process (`zoo train` with `time_budget_minutes` set to the budget,
 or the YAML's own budget with `--budget-minutes 0`), one after the other: never two trainings at
@@ -46,6 +47,39 @@ def dataset_label(config, task_name):
     return str(config.get("dataset", task_name))
 
 
+def decoding_label(config):
+    """How a row's test outputs were decoded (sequence generators only)."""
+    if "decoding" not in config:
+        return "–"
+    if config["decoding"] == "greedy":
+        return "greedy"
+    return f"beam {config['beam_width']}, lp {config['length_penalty']:g}"
+
+
+def rescore(model):
+    """Re-score `model`'s row on the test split with the decoding its YAML now names (the
+    trained weights are the row's run: decoding keys do not change training)."""
+    from zoo.evaluation import evaluate
+    from zoo.models import catalog
+    from zoo.tasks.translation import DECODING_KEYS
+
+    rows = json.loads(QUALITY.read_text())["rows"]
+    matches = [row for row in rows if row["model"] == model]
+    if len(matches) != 1:
+        raise SystemExit(f"{model}: {len(matches)} rows in {QUALITY}, need exactly one")
+    row = matches[0]
+    config = catalog.resolve_config(model)
+    overrides = {key: config[key] for key in DECODING_KEYS if key in config}
+    if row.get("decoding", "greedy") == "greedy":  # keep the training run's own scores
+        row.setdefault("greedy_test", dict(row["test"]))
+    scores, _ = evaluate(row["run_id"], split="test", overrides=overrides)
+    row["test"] = {k[len("test_"):]: v for k, v in scores.items()
+                   if k.startswith("test_") and not k.endswith("_seconds")}
+    row["decoding"] = decoding_label(config)
+    row["rescored"] = {"date": datetime.date.today().isoformat(), "decoding": overrides}
+    return row
+
+
 def train_one(model, budget, overrides, output):
     """Runs in a child process: train `model`, write its quality row to `output`."""
     from zoo.config import parse_assignment
@@ -69,6 +103,7 @@ def train_one(model, budget, overrides, output):
         "budget_minutes": config["time_budget_minutes"], "epochs": len(result.history),
         "tokens_per_second": statistics.median(speeds[1:] or speeds) if speeds else None,
         "parameters": result.model.count_params(), "run_id": result.run_id,
+        "decoding": decoding_label(config),
         "overrides": overrides, "date": datetime.date.today().isoformat(),
         "machine": machine_line(),
     }
@@ -87,8 +122,8 @@ def merge(rows):
 
 
 def table(rows):
-    lines = ["| model | dataset (test) | score | train time (budget) | tokens/s | params |",
-             "|---|---|---|---|---|---|"]
+    header = "| model | dataset (test) | score | decoding | train time (budget) | tokens/s | params |"
+    lines = [header, "|---|---|---|---|---|---|---|"]
     for row in rows:
         test = row["test"]
         headline = row["headline"]
@@ -96,9 +131,13 @@ def table(rows):
         score = f"**{METRIC_LABELS.get(headline, headline)} {test.get(headline, 0):.1f}**"
         if others:
             score += " / " + " / ".join(others)
+        if row.get("greedy_test") and row.get("decoding") != "greedy":  # re-scored rows
+            score += f" (greedy: {METRIC_LABELS.get(headline, headline)} " \
+                     f"{row['greedy_test'][headline]:.1f})"
         speed = f"{row['tokens_per_second']:,.0f}" if row.get("tokens_per_second") else "–"
         lines.append(
-            f"| {row['model']} | {row['dataset']} | {score} | {row['train_minutes']:.1f} min "
+            f"| {row['model']} | {row['dataset']} | {score} | {row.get('decoding', '–')} | "
+            f"{row['train_minutes']:.1f} min "
             f"({row['budget_minutes']:g}), {row['epochs']} ep | {speed} | "
             f"{row['parameters'] / 1e6:.1f} M |")
     machines = sorted({row["machine"] for row in rows})
@@ -130,9 +169,16 @@ def main(argv=None):
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process
     parser.add_argument("--row", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--table-only", action="store_true", help="regenerate the tables")
+    parser.add_argument("--rescore", action="store_true",
+                        help="no training: re-score the --models rows' runs on the test split "
+                             "with the decoding their YAMLs name now")
     args = parser.parse_args(argv)
     if args.one:
         train_one(args.one, args.budget_minutes, args.set, args.row)
+        return 0
+    if args.rescore:
+        rows = [rescore(model) for model in args.models.split(",") if model]
+        print(write_tables(merge(rows)))
         return 0
     if args.table_only:
         print(write_tables(merge([])))

@@ -9,7 +9,10 @@ from zoo.evaluation import evaluate, export_version_dir
 
 def test_evaluate_run_and_export_agree_and_log(trained_translator, tmp_path, capsys):
     result = trained_translator
-    scores, about = evaluate(result.run_id, split="test", limit=40)
+    # The export serves greedy decoding; the run's config may say beam (the translator YAMLs
+    # do): score the run greedily to compare like with like.
+    scores, about = evaluate(result.run_id, split="test", limit=40,
+                             overrides={"decoding": "greedy"})
     assert about["run_id"] == result.run_id and about["examples"] == 40
     assert set(scores) >= {"test_bleu", "test_chrf"}
     logged = mlflow.MlflowClient().get_run(result.run_id).data.metrics
@@ -30,6 +33,24 @@ def test_evaluate_run_and_export_agree_and_log(trained_translator, tmp_path, cap
 
     assert cli.main(["evaluate", str(version_dir), "--limit", "8", "--no-log"]) == 0
     assert "test_bleu" in capsys.readouterr().out
+
+
+def test_validation_uses_val_decoding_and_the_test_split_decoding(trained_translator):
+    from zoo.tasks import get_task
+
+    result = trained_translator
+    task = get_task("translation")
+    config = result.config | {"decoding": "beam", "val_decoding": "greedy", "beam_width": 3,
+                              "val_bleu_limit": 4}
+    examples = task.read_split(config | {"eval_limit": 4}, "valid")
+    model, before = result.model, (result.model.decoding, result.model.beam_width)
+    try:
+        task.evaluate_during_training(model, config, examples)
+        assert model.decoding == "greedy"
+        task.evaluate(model, config, examples)
+        assert (model.decoding, model.beam_width) == ("beam", 3)
+    finally:  # the fixture is shared
+        model.decoding, model.beam_width = before
 
 
 def test_evaluate_errors(tracking_dir, capsys):

@@ -192,6 +192,21 @@ def test_decoding_never_repeats_a_trigram_and_beam_1_is_greedy(model):
     assert wide["ids"].shape[:2] == (3, 2)
 
 
+def test_evaluate_decodes_as_the_config_says(model):
+    """`zoo evaluate --set decoding=beam` reaches a summarizer (it was silently greedy)."""
+    from zoo.tasks import get_task
+
+    task = get_task("summarization")
+    config = {"decoding": "beam", "beam_width": 2, "length_penalty": 0.5}
+    before = (model.decoding, model.beam_width, model.length_penalty)
+    try:
+        scores = task.evaluate(model, config, (EMAILS[:2], EMAILS[:2]))
+        assert (model.decoding, model.beam_width, model.length_penalty) == ("beam", 2, 0.5)
+        assert set(scores) >= {"rouge1", "rouge2", "rougeL"}
+    finally:  # the fixture is shared
+        model.decoding, model.beam_width, model.length_penalty = before
+
+
 # -------------------------------------------------------------- training, saving
 
 

@@ -38,7 +38,8 @@ TINY_TRANSFORMER = {"vocab_size": VOCAB, "d_model": 16, "num_layers": 1, "num_he
 # What a fair leaderboard holds fixed: data, vocabulary, batch, epochs, time, loss.
 BUDGET_KEYS = ("dataset", "source_lang", "target_lang", "vocab_size", "max_subwords",
                "batch_size", "epochs", "time_budget_minutes", "final_lr_fraction",
-               "clip_norm", "label_smoothing", "max_length_ratio", "decoding", "precision")
+               "clip_norm", "label_smoothing", "max_length_ratio", "decoding", "beam_width",
+               "length_penalty", "coverage_penalty", "val_decoding", "precision")
 RNN_SIZE_KEYS = ("embedding_dim", "encoder_units", "encoder_layers", "bidirectional",
                  "decoder_units", "dropout", "learning_rate", "warmup_steps", "jit_compile")
 

@@ -9,7 +9,12 @@ from zoo.data.aeslc import load_aeslc
 from zoo.data.dialogsum import load_dialogsum
 from zoo.tasks import register_task
 from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
-from zoo.tasks.translation import batched_translate, log_sample_table, token_strings
+from zoo.tasks.translation import (
+    apply_decoding_config,
+    batched_translate,
+    log_sample_table,
+    token_strings,
+)
 from zoo.text import BOS_ID, PAD_ID
 from zoo.training.losses import SmoothedSequenceLoss
 from zoo.training.summarization_data import make_summary_dataset, tokenize_documents
@@ -88,6 +93,7 @@ class SummarizationTask(Task):
         return SmoothedSequenceLoss(config["label_smoothing"])
 
     def evaluate(self, model, config, examples, limit=None):
+        apply_decoding_config(model, config)  # e.g. `zoo evaluate --set decoding=beam`
         sources, references = examples
         if limit:
             sources, references = sources[:limit], references[:limit]

@@ -95,6 +95,8 @@ class TranslationTask(Task):
         return metrics.corpus_bleu(outputs, references)
 
     def evaluate_during_training(self, model, config, examples):
+        """Validation BLEU decoded with `val_decoding` (the test split gets `decoding`)."""
+        config = config | {"decoding": config.get("val_decoding", config["decoding"])}
         return self.evaluate(model, config, examples, limit=config["val_bleu_limit"] or None)
 
     def log_artifacts(self, model, config, examples, directory):
