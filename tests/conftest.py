@@ -15,6 +15,9 @@ TINY_TRANSLATOR = {
     "embedding_dim": 16, "encoder_units": 16, "decoder_units": 32, "encoder_layers": 1,
     "batch_size": 32, "epochs": 3, "learning_rate": 0.01, "warmup_steps": 5,
     "heatmaps": 2, "samples": 4, "dropout": 0.0,
+    # Exports serve greedy decoding, and tests compare served translations with
+    # `model.translate`: decode the same way (configs/luong_translator.yaml says beam).
+    "decoding": "greedy",
 }
 
 
