@@ -85,6 +85,22 @@ def throughput_rows():
     return rows
 
 
+def profile_rows():
+    records = _load("profile_train_step.json")
+    rows = []
+    for label, record in (records or {}).items():
+        parts = ", ".join(f"{part['name']} {part['fraction']:.0%}"
+                          for part in record["by_part"])
+        types = ", ".join(f"{op['name']} {op['fraction']:.0%}"
+                          for op in record["by_op_type"][:5])
+        rows.append(
+            f"| training step profile: {label} | luong_translator default size, batch 64, "
+            f"{'XLA' if record['jit_compile'] else 'graph'} {record['precision']} | "
+            f"**{record['step_ms']:.0f} ms**/step | op time by part: {parts} | top op types: "
+            f"{types}; {record['ops_per_step']:,.0f} ops/step | {record['machine']} |")
+    return rows
+
+
 def decode_rows():
     record = _load("decode_throughput.json")
     if not record:
@@ -106,7 +122,8 @@ def decode_rows():
 def table():
     header = ["| benchmark | setting | result | time | speed | machine, date |",
               "|---|---|---|---|---|---|"]
-    rows = (training_rows() + throughput_rows() + decode_rows() + attention_rows()
+    rows = (training_rows() + throughput_rows() + profile_rows() + decode_rows()
+            + attention_rows()
             + serving_rows())
     if not rows:
         rows = ["| (no results yet: run `make bench`) | | | | | |"]

@@ -242,12 +242,15 @@ def scan_steps(step, query3d, values, state):
     included.
     """
     steps = ops.shape(query3d)[1]
-    time_major = ops.transpose(query3d, (1, 0, 2))
+    # Read per step from a TensorArray: the gradient of `tensor[t]` would be a [T, ...] zero
+    # tensor per step, summed over T (see zoo.layers.lstm_loop.time_steps).
+    time_major = tf.TensorArray(query3d.dtype, size=steps).unstack(
+        ops.transpose(query3d, (1, 0, 2)))
     contexts = tf.TensorArray(values.dtype, size=steps)
     weights = tf.TensorArray(values.dtype, size=steps)
 
     def body(t, state, contexts, weights):
-        context_t, weights_t, state = step(time_major[t], state)
+        context_t, weights_t, state = step(time_major.read(t), state)
         return (t + 1, state, contexts.write(t, ops.cast(context_t, values.dtype)),
                 weights.write(t, ops.cast(weights_t, values.dtype)))
 

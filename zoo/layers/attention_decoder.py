@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import attention as attention_lib
+from zoo.layers.lstm_loop import cell_weights, lstm_update, time_steps
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -90,21 +91,49 @@ class AttentionDecoder(keras.layers.Layer):
             return memory
         return self.attention.project_keys(memory)
 
-    def step(self, token_embedding, state, memory, mask, projected_keys, training=None,
-             dropout_masks=None):
-        """One decoder step → `(h̃_t, attention weights [batch, S], next state)`."""
-        inputs = token_embedding
-        if self.input_feeding:
-            inputs = ops.concatenate([inputs, state["feed"]], axis=-1)
-        cell_states = []
+    def loop_weights(self, dtype):
+        """Per LSTM layer `(input kernel, [input; recurrent] kernel, bias)` in `dtype`, cast
+        once per sequence rather than at every step (see `zoo.layers.lstm_loop`). Layer 0's
+        input kernel is the embedding part of its kernel: its product with all the target
+        embeddings is one matmul before the loop (`project_tokens`); the input-fed `h̃_{t-1}`
+        part joins the recurrent kernel, so each layer costs one matmul per step."""
+        weights = []
         for index, cell in enumerate(self.cells):
+            kernel, recurrent_kernel, bias = cell_weights(cell, dtype)
+            if index == 0:
+                token_kernel, kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim:]
+                step_kernel = ops.concatenate([kernel, recurrent_kernel], axis=0)
+                weights.append((token_kernel, step_kernel, bias))
+            else:
+                weights.append((None, ops.concatenate([kernel, recurrent_kernel], axis=0),
+                                bias))
+        return weights
+
+    def project_tokens(self, token_embeddings, weights):
+        """Layer 0's input projection of target embeddings `[..., embedding_dim]`."""
+        token_kernel, _, bias = weights[0]
+        return ops.matmul(token_embeddings, token_kernel) + bias
+
+    def step(self, token_projection, state, memory, mask, projected_keys, weights,
+             training=None, dropout_masks=None):
+        """One decoder step → `(h̃_t, attention weights [batch, S], next state)`.
+
+        `token_projection` is `project_tokens` of the fed-back token's embedding and
+        `weights` is `loop_weights` (both computed outside the loop)."""
+        cell_states = []
+        inputs = state["feed"] if self.input_feeding else None
+        for index, (_, step_kernel, bias) in enumerate(weights):
+            h, c = state["cells"][index]
             if index > 0 and dropout_masks is not None:
                 inputs = inputs * dropout_masks[index - 1]
-            inputs, (h, c) = cell(inputs, list(state["cells"][index]), training=training)
-            cell_states.append((h, c))
+            step_inputs = h if inputs is None else ops.concatenate([inputs, h], axis=-1)
+            z = ops.matmul(step_inputs, step_kernel)
+            z = z + (token_projection if index == 0 else bias)
+            inputs, c = lstm_update(z, c)
+            cell_states.append((inputs, c))
         next_state = {"cells": cell_states}
         if self.attention is None:
-            weights = ops.zeros(ops.shape(mask), inputs.dtype)
+            alignment = ops.zeros(ops.shape(mask), inputs.dtype)
             output = inputs
         else:
             kwargs = {}
@@ -112,14 +141,14 @@ class AttentionDecoder(keras.layers.Layer):
                 kwargs["state"] = state["attention"]
             result = self.attention(inputs, memory, mask=mask, projected_keys=projected_keys,
                                     training=training, **kwargs)
-            context, weights = result[0], result[1]
+            context, alignment = result[0], result[1]
             if self.attention.uses_state:
                 next_state["attention"] = result[2]
             output = self.attentional_projection(ops.concatenate([context, inputs], axis=-1))
         if dropout_masks is not None:
             output = output * dropout_masks[-1]
         next_state["feed"] = output
-        return output, weights, next_state
+        return output, alignment, next_state
 
     def _dropout_masks(self, batch, steps, dtype, training):
         """Per-step dropout masks drawn once outside the loop: `[layers, T, batch, units]`."""
@@ -134,6 +163,9 @@ class AttentionDecoder(keras.layers.Layer):
         embedded = self.embedding_dropout(self.embedding(target_in), training=training)
         embedded = ops.transpose(embedded, (1, 0, 2))  # time-major for the loop
         masks = self._dropout_masks(batch, steps, embedded.dtype, training)
+        weights = self.loop_weights(embedded.dtype)
+        # All steps' input projections in one matmul, read per step from a TensorArray.
+        token_projections = time_steps(self.project_tokens(embedded, weights))
         projected_keys = self.prepare_memory(memory)
         state = self.initial_state(memory, mask, encoder_states)
         outputs = tf.TensorArray(embedded.dtype, size=steps)
@@ -141,10 +173,11 @@ class AttentionDecoder(keras.layers.Layer):
 
         def body(t, state, outputs, alignments):
             step_masks = None if masks is None else masks[:, t]
-            output, weights, state = self.step(embedded[t], state, memory, mask, projected_keys,
-                                               training=training, dropout_masks=step_masks)
+            output, attention, state = self.step(
+                token_projections.read(t), state, memory, mask, projected_keys, weights,
+                training=training, dropout_masks=step_masks)
             return (t + 1, state, outputs.write(t, output),
-                    alignments.write(t, ops.cast(weights, embedded.dtype)))
+                    alignments.write(t, ops.cast(attention, embedded.dtype)))
 
         _, _, outputs, alignments = tf.while_loop(
             lambda t, *_: t < steps, body, (0, state, outputs, alignments),
@@ -161,9 +194,11 @@ class AttentionDecoder(keras.layers.Layer):
         `memory`, `mask`, `projected_keys` (from `prepare_memory`) and `state` (from
         `initial_state`) have N rows (a beam search tiles them per hypothesis).
         """
-        output, weights, state = self.step(self.embedding(tokens), state, memory, mask,
-                                           projected_keys)
-        return self.output_projection(output), weights, state
+        embedded = self.embedding(tokens)
+        weights = self.loop_weights(embedded.dtype)  # loop-invariant: XLA hoists it
+        output, attention, state = self.step(self.project_tokens(embedded, weights), state,
+                                             memory, mask, projected_keys, weights)
+        return self.output_projection(output), attention, state
 
     def compute_mask(self, *args, **kwargs):
         return None

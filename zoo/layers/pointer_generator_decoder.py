@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.attention.base_attention import masked_softmax
+from zoo.layers.lstm_loop import time_steps
 
 # Added inside the log of the mixture: a vocabulary entry neither generated nor copied gets
 # log(1e-12) ≈ -27.6 instead of -inf (whose gradient is NaN). Negligible mass over 8k entries.
@@ -148,7 +149,7 @@ class PointerGeneratorDecoder(keras.layers.Layer):
     # -- teacher forcing ------------------------------------------------------------------------
     def call(self, target_embedded, memory, mask, source_ids, encoder_state, training=None):
         steps = ops.shape(target_embedded)[1]
-        time_major = ops.transpose(target_embedded, (1, 0, 2))
+        time_major = time_steps(ops.transpose(target_embedded, (1, 0, 2)))
         projected_memory = self.prepare_memory(memory)
         state = self.initial_state(memory, encoder_state)
         features = tf.TensorArray(memory.dtype, size=steps)
@@ -156,7 +157,7 @@ class PointerGeneratorDecoder(keras.layers.Layer):
 
         def body(t, state, features, coverage):
             step_features, _, step_coverage, state = self.step(
-                time_major[t], state, memory, projected_memory, mask, training=training)
+                time_major.read(t), state, memory, projected_memory, mask, training=training)
             return t + 1, state, features.write(t, step_features), coverage.write(t, step_coverage)
 
         _, _, features, coverage = tf.while_loop(

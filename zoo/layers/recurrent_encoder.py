@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo.layers.lstm_loop import run_lstm
 from zoo.text import PAD_ID
 
 
@@ -19,13 +20,14 @@ class RecurrentEncoder(keras.layers.Layer):
         dropout: float, dropout on embeddings and between layers.
 
     Call arguments:
-        ids: int `[batch, S]`, 0-padded.
+        ids: int `[batch, S]`, 0-padded at the end of each row.
         training: bool.
 
     Returns:
-        `(memory, mask, states)`: `memory [batch, S, units * directions]`, the boolean padding
-        `mask [batch, S]`, and per layer a `(h, c)` pair `[batch, units * directions]` (the
-        forward and backward final states joined), ready to initialise a decoder layer.
+        `(memory, mask, states)`: `memory [batch, S, units * directions]` (0 on padding),
+        the boolean padding `mask [batch, S]`, and per layer a `(h, c)` pair
+        `[batch, units * directions]` (the forward and backward final states joined), ready
+        to initialise a decoder layer.
 
     Example:
     >>> encoder = RecurrentEncoder(vocab_size=100, embedding_dim=8, units=4)
@@ -64,19 +66,25 @@ class RecurrentEncoder(keras.layers.Layer):
 
     def call(self, ids, training=None):
         mask = ops.not_equal(ids, PAD_ID)
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1)  # ids are right-padded
         outputs = self.dropout_layer(self.embedding(ids), training=training)
         states = []
         for index, layer in enumerate(self.recurrent_layers):
             if index > 0:
                 outputs = self.dropout_layer(outputs, training=training)
-            result = layer(outputs, mask=mask, training=training)
-            outputs = result[0]
+            # The Keras layers hold the weights; run_lstm runs them with the input projection
+            # and the mixed-precision casts hoisted out of the time loop (same outputs on
+            # real positions, 0 on padding, same final states as calling the layers).
             if self.bidirectional:
-                fw_h, fw_c, bw_h, bw_c = result[1:]
+                forward, (fw_h, fw_c) = run_lstm(outputs, layer.forward_layer.cell, lengths)
+                backward, (bw_h, bw_c) = run_lstm(outputs, layer.backward_layer.cell, lengths,
+                                                  reverse=True)
+                outputs = ops.concatenate([forward, backward], axis=-1)
                 states.append((ops.concatenate([fw_h, bw_h], -1),
                                ops.concatenate([fw_c, bw_c], -1)))
             else:
-                states.append((result[1], result[2]))
+                outputs, state = run_lstm(outputs, layer.cell, lengths)
+                states.append(state)
         return outputs, mask, states
 
     def compute_mask(self, ids, mask=None):

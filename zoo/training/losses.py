@@ -1,6 +1,7 @@
 """Sequence losses."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from zoo.text import PAD_ID
@@ -22,10 +23,14 @@ class SmoothedSequenceLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
         y_true = ops.cast(y_true, "int32")
-        nll = -ops.take_along_axis(log_probs, y_true[..., None], axis=-1)[..., 0]
-        smooth = -ops.mean(log_probs, axis=-1)
-        eps = self.label_smoothing
-        per_token = (1.0 - eps) * nll + eps * smooth
+        # The smoothed target distribution as one dense tensor: its gradient is a product,
+        # where gathering the label's log-probability (take_along_axis) back-propagates
+        # through a scatter (UnsortedSegmentSum) over the whole [batch, T, vocab] grid —
+        # twice the loss's time in a translator's training step (profile_train_step.py).
+        eps, vocab = self.label_smoothing, ops.shape(log_probs)[-1]
+        target = tf.one_hot(y_true, vocab, on_value=1.0 - eps + eps / ops.cast(vocab, "float32"),
+                            off_value=eps / ops.cast(vocab, "float32"))
+        per_token = -ops.sum(target * log_probs, axis=-1)
         weights = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
         # Under tf.distribute a replica holds part of the batch: normalise by the whole batch.
         return distribution.replica_mean(ops.sum(per_token * weights), ops.sum(weights),
