@@ -45,6 +45,27 @@ def part_of(name):
     return "other"
 
 
+def _self_times(spans):
+    """`(start, end, name)` events of one thread, which nest (TraceMe) → `[(name, own
+    picoseconds)]`: an event's time less the events inside it."""
+    stack, own = [], []  # stack entries: [end, name, start, children's picoseconds]
+
+    def close(entry):
+        end, name, start, children = entry
+        # Clamped: an event that outlives its parent's end is not nested.
+        own.append((name, max(end - start - children, 0)))
+
+    for start, end, name in sorted(spans, key=lambda s: (s[0], -s[1])):
+        while stack and stack[-1][0] <= start:
+            close(stack.pop())
+        if stack:
+            stack[-1][3] += end - start
+        stack.append([end, name, start, 0])
+    while stack:
+        close(stack.pop())
+    return own
+
+
 def op_times(logdir):
     """`[(op name, op type, self microseconds)]` of every TF op in the trace under `logdir`."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -58,26 +79,8 @@ def op_times(logdir):
                 continue
             metadata = plane.event_metadata
             for line in plane.lines:
-                # TraceMe events nest; an op's own time excludes the events inside it.
-                spans = sorted(((e.offset_ps, e.offset_ps + e.duration_ps,
-                                 metadata[e.metadata_id].name) for e in line.events),
-                               key=lambda s: (s[0], -s[1]))
-                stack = []  # [end, name, child picoseconds]
-                own = []
-
-                def close(entry):
-                    end, name, start, children = entry
-                    # Clamped: an event that outlives its parent's end is not nested.
-                    own.append((name, max(end - start - children, 0)))
-
-                for start, end, name in spans:
-                    while stack and stack[-1][0] <= start:
-                        close(stack.pop())
-                    if stack:
-                        stack[-1][3] += end - start
-                    stack.append([end, name, start, 0])
-                while stack:
-                    close(stack.pop())
+                own = _self_times((e.offset_ps, e.offset_ps + e.duration_ps,
+                                   metadata[e.metadata_id].name) for e in line.events)
                 for name, picoseconds in own:
                     # Executor ops are named "scope/op:OpType". Skipped: runtime bookkeeping,
                     # and the caller's "KernelAndDeviceFunc:Run", which waits for the ops.

@@ -34,6 +34,7 @@ def test_run_lstm_is_keras_lstm_with_the_padding_mask():
 def test_encoder_matches_its_keras_layers_and_compiles_under_xla(bidirectional):
     encoder = RecurrentEncoder(20, 6, 4, num_layers=2, bidirectional=bidirectional, dropout=0.0)
     memory, mask, states = encoder(IDS)
+    np.testing.assert_array_equal(mask, MASK)
     outputs = encoder.embedding(IDS)  # the reference: the Keras layers, called with the mask
     for index, layer in enumerate(encoder.recurrent_layers):
         result = layer(outputs, mask=MASK)
