@@ -105,9 +105,16 @@ def train_one(model, budget, overrides, output):
         "parameters": result.model.count_params(), "run_id": result.run_id,
         "decoding": decoding_label(config),
         "overrides": overrides, "date": datetime.date.today().isoformat(),
-        "machine": machine_line(),
+        "machine": machine_line(), "commit": _commit(),
     }
     Path(output).write_text(json.dumps(row, indent=2))
+
+
+def _commit():
+    """The code a row was trained with: its speed (epochs in the budget) depends on it."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    return result.stdout.strip() or None
 
 
 def merge(rows):
