@@ -70,6 +70,10 @@ def test_decoder_matches_its_cells_step_by_step(attention):
             inputs = decoder.attentional_projection(np.concatenate([context, inputs], -1))
             feed = inputs
         np.testing.assert_allclose(logits[:, t], decoder.output_projection(inputs), atol=1e-5)
+    # A search step (unstacked kernels) computes what teacher forcing does at step 0.
+    step_logits = decoder.decoding_step(target[:, 0], decoder.initial_state(memory, mask, states),
+                                        memory, mask, decoder.prepare_memory(memory))[0]
+    np.testing.assert_allclose(step_logits, logits[:, 0], atol=1e-5)
 
 
 def test_smoothed_loss_is_its_formula_over_real_tokens():

@@ -91,22 +91,26 @@ class AttentionDecoder(keras.layers.Layer):
             return memory
         return self.attention.project_keys(memory)
 
-    def loop_weights(self, dtype):
-        """Per LSTM layer `(input kernel, [input; recurrent] kernel, bias)` in `dtype`, cast
-        once per sequence rather than at every step (see `zoo.layers.lstm_loop`). Layer 0's
-        input kernel is the embedding part of its kernel: its product with all the target
-        embeddings is one matmul before the loop (`project_tokens`); the input-fed `h̃_{t-1}`
-        part joins the recurrent kernel, so each layer costs one matmul per step."""
+    def loop_weights(self, dtype, stacked=True):
+        """Per LSTM layer `(token kernel, step kernels, bias)` in `dtype`, cast once per
+        sequence rather than at every step (see `zoo.layers.lstm_loop`).
+
+        Layer 0's token kernel is the embedding part of its kernel: its product with all the
+        target embeddings is one matmul before the loop (`project_tokens`). The step kernels
+        multiply what the step itself produces (the fed-back `h̃_{t-1}`, a lower layer's
+        output, `h_{t-1}`): `stacked`, one `[input; recurrent]` matrix and one matmul per
+        layer and step (teacher forcing: concatenated once per batch); otherwise the pair
+        `(input kernel, recurrent kernel)` as the cell holds it (a search step, where a
+        concatenation per step would copy the weights at every token)."""
         weights = []
         for index, cell in enumerate(self.cells):
             kernel, recurrent_kernel, bias = cell_weights(cell, dtype)
+            token_kernel = None
             if index == 0:
                 token_kernel, kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim:]
-                step_kernel = ops.concatenate([kernel, recurrent_kernel], axis=0)
-                weights.append((token_kernel, step_kernel, bias))
-            else:
-                weights.append((None, ops.concatenate([kernel, recurrent_kernel], axis=0),
-                                bias))
+            kernels = ((ops.concatenate([kernel, recurrent_kernel], axis=0),) if stacked
+                       else (kernel, recurrent_kernel))
+            weights.append((token_kernel, kernels, bias))
         return weights
 
     def project_tokens(self, token_embeddings, weights):
@@ -122,12 +126,17 @@ class AttentionDecoder(keras.layers.Layer):
         `weights` is `loop_weights` (both computed outside the loop)."""
         cell_states = []
         inputs = state["feed"] if self.input_feeding else None
-        for index, (_, step_kernel, bias) in enumerate(weights):
+        for index, (_, kernels, bias) in enumerate(weights):
             h, c = state["cells"][index]
             if index > 0 and dropout_masks is not None:
                 inputs = inputs * dropout_masks[index - 1]
-            step_inputs = h if inputs is None else ops.concatenate([inputs, h], axis=-1)
-            z = ops.matmul(step_inputs, step_kernel)
+            if len(kernels) == 1:  # stacked [input; recurrent]
+                step_inputs = h if inputs is None else ops.concatenate([inputs, h], axis=-1)
+                z = ops.matmul(step_inputs, kernels[0])
+            else:
+                z = ops.matmul(h, kernels[1])
+                if inputs is not None:
+                    z = z + ops.matmul(inputs, kernels[0])
             z = z + (token_projection if index == 0 else bias)
             inputs, c = lstm_update(z, c)
             cell_states.append((inputs, c))
@@ -195,7 +204,7 @@ class AttentionDecoder(keras.layers.Layer):
         `initial_state`) have N rows (a beam search tiles them per hypothesis).
         """
         embedded = self.embedding(tokens)
-        weights = self.loop_weights(embedded.dtype)  # loop-invariant: XLA hoists it
+        weights = self.loop_weights(embedded.dtype, stacked=False)  # no per-step copies
         output, attention, state = self.step(self.project_tokens(embedded, weights), state,
                                              memory, mask, projected_keys, weights)
         return self.output_projection(output), attention, state
