@@ -129,8 +129,9 @@ def merge(rows):
 
 
 def table(rows):
-    header = "| model | dataset (test) | score | decoding | train time (budget) | tokens/s | params |"
-    lines = [header, "|---|---|---|---|---|---|---|"]
+    header = ("| model | dataset (test) | score | decoding | train time (budget) | tokens/s | "
+              "params | code |")
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         test = row["test"]
         headline = row["headline"]
@@ -146,7 +147,7 @@ def table(rows):
             f"| {row['model']} | {row['dataset']} | {score} | {row.get('decoding', '–')} | "
             f"{row['train_minutes']:.1f} min "
             f"({row['budget_minutes']:g}), {row['epochs']} ep | {speed} | "
-            f"{row['parameters'] / 1e6:.1f} M |")
+            f"{row['parameters'] / 1e6:.1f} M | {row.get('commit') or '–'} |")
     machines = sorted({row["machine"] for row in rows})
     lines.append("")
     lines.append(f"Machine: {'; '.join(machines)}. Dates: "
