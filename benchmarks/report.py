@@ -90,7 +90,7 @@ def profile_rows():
     rows = []
     for label, record in (records or {}).items():
         parts = ", ".join(f"{part['name']} {part['fraction']:.0%}"
-                          for part in record["by_part"])
+                          for part in record["by_part"] if part["fraction"] >= 0.005)
         types = ", ".join(f"{op['name']} {op['fraction']:.0%}"
                           for op in record["by_op_type"][:5])
         rows.append(
