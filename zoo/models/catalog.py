@@ -49,7 +49,7 @@ def resolve_config(name_or_path, overrides=None):
     builder = get_builder(name)
     # Keys every model takes whatever its builder declares (the training strategy); imported
     # here because zoo.training imports this module.
-    from zoo.training import distribution
+    from zoo.training import distribution, trainer
 
     defaults = {**distribution.DEFAULTS, **builder.defaults()}
     resolved = config_lib.merge(defaults, file_config, str(path))
@@ -57,6 +57,7 @@ def resolve_config(name_or_path, overrides=None):
     resolved["model"] = name
     builder.validate(resolved)
     distribution.validate(resolved)
+    trainer.ema_options(resolved)  # raises on a bad `ema_momentum`, before any run starts
     return resolved
 
 

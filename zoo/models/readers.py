@@ -64,6 +64,7 @@ class BiDAFReaderBuilder:
             "warmup_steps": 200,
             "final_lr_fraction": 0.05,
             "clip_norm": 5.0,
+            "ema_momentum": 0.0,  # > 0: evaluate and keep the weights' moving average
             "jit_compile": False,
             "precision": "float32",   # or mixed_bfloat16 (training only; exports are float32)
             "seed": 0,

@@ -60,6 +60,7 @@ class Summarizer:
             "warmup_steps": 200,
             "final_lr_fraction": 0.05,
             "clip_norm": 2.0,
+            "ema_momentum": 0.0,  # > 0: evaluate and keep the weights' moving average
             "label_smoothing": 0.0,
             "jit_compile": False,
             "precision": "float32",  # or mixed_bfloat16 (training only; exports are float32)

@@ -56,6 +56,7 @@ class TranslatorBuilder:
             "warmup_steps": 200,
             "final_lr_fraction": 0.05,
             "clip_norm": 1.0,
+            "ema_momentum": 0.0,  # > 0: evaluate and keep the weights' moving average
             "label_smoothing": 0.1,
             "jit_compile": False,  # train step; see configs/luong_translator.yaml
             "precision": "float32",  # or mixed_bfloat16 (training only; exports are float32)

@@ -195,7 +195,8 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
                                      config["final_lr_fraction"])
         model.compile(
             optimizer=keras.optimizers.Adam(schedule,
-                                            global_clipnorm=config["clip_norm"] or None),
+                                            global_clipnorm=config["clip_norm"] or None,
+                                            **ema_options(config)),
             loss=task.loss(config),
             metrics=task.compile_metrics(config),
             jit_compile=config["jit_compile"],
@@ -208,6 +209,9 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
 
     checkpoint = RunCheckpoint(run_dir / "checkpoints")
     budget = TimeBudget(config["time_budget_minutes"], schedule)
+    # Before the tracker: validation, the epoch's task metric and its checkpoint (so the best
+    # weights too) see the moving average; the next epoch trains on the raw weights again.
+    swap_ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema_options(config) else []
     tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
                            log_metrics=lambda values, step: metric_log.log(values, step))
     logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
@@ -222,6 +226,8 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         tokenizer=tokenizer.model_proto, epoch=int(state["epoch"]) if state else 0)
     if state is not None:
         initial_epoch = int(state["epoch"])
+        if swap_ema:  # checkpointed after the swap: the average is in the model, as then
+            swap_ema[0]._ema_weights_in_model = True
         tracker.restore(state)
         budget.restore(state.get("time_budget", {}))
         for entry in tracker.history:  # epochs checkpointed but not yet in MLflow
@@ -240,7 +246,8 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         with distribution.worker_failures(strategy, run_id):
             model.fit(stream, validation_data=prepared.valid, epochs=config["epochs"],
                       initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      callbacks=[budget, tracker, *distribution.callbacks(strategy, budget)],
+                      callbacks=[budget, *swap_ema, tracker,
+                                 *distribution.callbacks(strategy, budget)],
                       verbose=verbose, shuffle=False)
     train_seconds = budget.elapsed()
     if not distribution.is_chief(strategy):  # evaluation, model and export: the chief's
@@ -273,6 +280,15 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
           flush=True)
     return TrainingResult(run_id, model, config, final, model_path, tracker.history,
                           model_version=version.version)
+
+
+def ema_options(config):
+    """Adam's keyword arguments for `ema_momentum` (0: off): Polyak averaging of the weights,
+    `average ← m · average + (1 − m) · weights` after every step (over ≈ 1 / (1 − m) steps)."""
+    momentum = config.get("ema_momentum", 0.0)
+    if not 0.0 <= momentum < 1.0:
+        raise ConfigError(f"key 'ema_momentum' must be in [0, 1) (0: off), got {momentum}")
+    return {"use_ema": True, "ema_momentum": momentum} if momentum else {}
 
 
 PRECISIONS = ("float32", "mixed_bfloat16")
