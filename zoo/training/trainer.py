@@ -187,6 +187,7 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     metric_log.log({"train_examples": prepared.examples})
 
     precision = config.get("precision", "float32")
+    ema = ema_options(config)
     with strategy.scope():  # variables (model, optimizer, schedule) mirrored on every replica
         model = build_model(config, tokenizer, precision)
         steps_per_epoch = prepared.steps_per_epoch
@@ -196,7 +197,7 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         model.compile(
             optimizer=keras.optimizers.Adam(schedule,
                                             global_clipnorm=config["clip_norm"] or None,
-                                            **ema_options(config)),
+                                            **ema),
             loss=task.loss(config),
             metrics=task.compile_metrics(config),
             jit_compile=config["jit_compile"],
@@ -211,7 +212,7 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     budget = TimeBudget(config["time_budget_minutes"], schedule)
     # Before the tracker: validation, the epoch's task metric and its checkpoint (so the best
     # weights too) see the moving average; the next epoch trains on the raw weights again.
-    swap_ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema_options(config) else []
+    swap_ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
     tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
                            log_metrics=lambda values, step: metric_log.log(values, step))
     logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
