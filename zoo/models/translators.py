@@ -234,9 +234,16 @@ class LocationTranslator(RNNTranslatorBuilder):
 @register_model
 class MonotonicTranslator(RNNTranslatorBuilder):
     """Raffel et al. 2017 monotonic attention (expected alignment in training, hard at
-    inference)."""
+    inference).
+
+    Pre-sigmoid noise of std 1 in training (the paper's recipe) pushes the stopping
+    probabilities to 0 or 1, so the soft alignment it trains on is the hard one it decodes
+    with (without it, validation loss in inference mode stayed 1.2 nats above the training
+    loss). The score bias starts at −1, not the paper's −4: on Multi30k's ≈ 15-subword
+    sources −4 would leave ≈ 75 % of the first step's mass past the end, a zero context."""
     name = "monotonic_translator"
     default_attention = "monotonic"
+    default_attention_options: ClassVar[dict] = {"sigmoid_noise": 1.0, "score_bias_init": -1.0}
 
 
 @register_model
