@@ -22,6 +22,7 @@ from zoo.data import data_dir
 from zoo.layers import AttentionPooling, StructuredSelfAttention
 from zoo.layers.structured_self_attention import frobenius_penalty
 from zoo.models.sentiment_classifier import SentimentClassifier
+from zoo.text import UNK_ID
 from zoo.training import train
 
 TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
@@ -121,6 +122,25 @@ def test_every_builder_builds_and_masks_padding(name):
     # Padding never changes a row's result.
     alone = model.classify(ids[1:, :2])
     np.testing.assert_allclose(alone["probabilities"].numpy(), probabilities[1:], atol=1e-5)
+
+
+def test_word_dropout_turns_real_tokens_into_unk_in_training_only():
+    model = zoo.build("sentiment", vocab_size=50, **{**TINY, "word_dropout": 0.3})
+    ids = np.full((64, 40), 7, np.int32)
+    ids[:, 30:] = 0
+    dropped = model.drop_words(tf.constant(ids), training=True).numpy()
+    assert np.all(dropped[:, 30:] == 0)  # padding stays padding
+    assert set(np.unique(dropped[:, :30])) == {UNK_ID, 7}
+    assert abs(np.mean(dropped[:, :30] == UNK_ID) - 0.3) < 0.03  # 1,920 tokens
+    np.testing.assert_array_equal(model.drop_words(tf.constant(ids), training=False), ids)
+    logits = model(ids[:4], training=True)  # and it trains, under jit_compile too
+    assert logits.shape == (4, 2)
+    assert tf.function(lambda x: model(x, training=True), jit_compile=True)(ids[:4]).shape \
+        == (4, 2)
+    restored = SentimentClassifier.from_config(model.get_config())
+    assert restored.word_dropout == 0.3
+    with pytest.raises(ConfigError, match="word_dropout"):
+        zoo.resolve_config("sentiment", {"word_dropout": 1.0})
 
 
 def test_bad_configs_name_the_key():

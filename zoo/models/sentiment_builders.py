@@ -42,6 +42,7 @@ class SentimentBuilder:
             "penalty": 0.3,
             "mlp_units": 512,
             "dropout": 0.5,
+            "word_dropout": 0.0,
             # training
             "batch_size": 64,
             "epochs": 10,
@@ -68,8 +69,9 @@ class SentimentBuilder:
                     "embedding_dim", "lstm_units", "hops", "attention_units", "mlp_units"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
-        if not 0 <= config["dropout"] < 1:
-            raise ConfigError(f"key 'dropout' must be in [0, 1), got {config['dropout']}")
+        for key in ("dropout", "word_dropout"):
+            if not 0 <= config[key] < 1:
+                raise ConfigError(f"key {key!r} must be in [0, 1), got {config[key]}")
         if not 0 <= config["label_smoothing"] < 1:
             raise ConfigError(f"key 'label_smoothing' must be in [0, 1), got "
                               f"{config['label_smoothing']}")
@@ -100,6 +102,7 @@ class SentimentBuilder:
             penalty=config["penalty"],
             mlp_units=config["mlp_units"],
             dropout=config["dropout"],
+            word_dropout=config["word_dropout"],
             max_tokens=config["max_tokens"],
             lowercase=config["lowercase"],
             tokenizer=tokenizer.to_base64() if tokenizer is not None else None,

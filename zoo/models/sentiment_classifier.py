@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.layers import AttentionPooling, RecurrentEncoder, StructuredSelfAttention
-from zoo.text import PAD_ID, SubwordTokenizer
+from zoo.text import PAD_ID, UNK_ID, SubwordTokenizer
 
 STRUCTURED = "structured"
 
@@ -31,7 +31,8 @@ class SentimentClassifier(keras.Model):
     distributions `A = softmax(W_s2 tanh(W_s1 Hᵀ))` with the penalty `‖A Aᵀ − I‖²_F`) or any
     layer of `zoo.attention` scoring the tokens against `hops` learned queries
     (`AttentionPooling`). The `hops` pooled vectors are concatenated and classified by a ReLU
-    MLP. Dropout is applied to the embeddings, the BiLSTM outputs and the MLP's hidden layer.
+    MLP. Dropout is applied to the embeddings, the BiLSTM outputs and the MLP's hidden layer;
+    word dropout (training only) turns whole tokens into the unknown-subword id first.
 
     Args:
         vocab_size: int, subword vocabulary size (id 0 is padding).
@@ -44,6 +45,8 @@ class SentimentClassifier(keras.Model):
         penalty: float, Frobenius penalty coefficient.
         mlp_units: int, hidden units of the MLP.
         dropout: float, dropout rate.
+        word_dropout: float, the fraction of (non-padding) tokens replaced by the unknown id
+            in training (Iyyer et al. 2015; Bowman et al. 2016), so no single word can decide.
         labels: list of class names (index = class id).
         max_tokens: int, texts are cut to this many subwords.
         lowercase: bool, lower-case raw text before tokenizing (SST is lower-cased).
@@ -67,8 +70,9 @@ class SentimentClassifier(keras.Model):
 
     def __init__(self, vocab_size=8000, embedding_dim=300, lstm_units=256,
                  attention=STRUCTURED, attention_options=None, hops=4, attention_units=128,
-                 penalty=0.3, mlp_units=512, dropout=0.5, labels=("negative", "positive"),
-                 max_tokens=128, lowercase=True, tokenizer=None, **kwargs):
+                 penalty=0.3, mlp_units=512, dropout=0.5, word_dropout=0.0,
+                 labels=("negative", "positive"), max_tokens=128, lowercase=True,
+                 tokenizer=None, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -80,12 +84,16 @@ class SentimentClassifier(keras.Model):
         self.penalty = penalty
         self.mlp_units = mlp_units
         self.dropout = dropout
+        self.word_dropout = word_dropout
         self.labels = [str(label) for label in labels]
         self.max_tokens = max_tokens
         self.lowercase = lowercase
         self.tokenizer_b64 = tokenizer
         self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
         self._compiled = {}  # the traced `classify` of `predict_texts`
+        # Created only when used: models saved without it keep loading (it has seed state).
+        self.word_dropout_layer = (keras.layers.Dropout(word_dropout, name="word_dropout")
+                                   if word_dropout else None)
         self.encoder = RecurrentEncoder(vocab_size, embedding_dim, lstm_units, num_layers=1,
                                         bidirectional=True, dropout=dropout, name="encoder")
         self.encoder_dropout = keras.layers.Dropout(dropout, name="encoder_dropout")
@@ -116,12 +124,21 @@ class SentimentClassifier(keras.Model):
 
     def forward(self, ids, training=None):
         """ids `[batch, S]` → `(logits [batch, classes], weights [batch, hops, S])`."""
-        memory, mask, _ = self.encoder(ids, training=training)
+        memory, mask, _ = self.encoder(self.drop_words(ids, training), training=training)
         memory = self.encoder_dropout(memory, training=training)
         pooled, weights = self.pooling(memory, mask=mask, training=training)
         flat = ops.reshape(pooled, (ops.shape(pooled)[0], -1))
         hidden = self.hidden_dropout(self.hidden(flat), training=training)
         return self.classifier(hidden), weights
+
+    def drop_words(self, ids, training=None):
+        """Word dropout: in training, each real token becomes `UNK_ID` with probability
+        `word_dropout`; padding and inference are untouched."""
+        if not training or self.word_dropout_layer is None:
+            return ids
+        kept = self.word_dropout_layer(ops.ones(ops.shape(ids)), training=True)
+        dropped = ops.logical_and(ops.equal(kept, 0), ops.not_equal(ids, PAD_ID))
+        return ops.where(dropped, ops.cast(UNK_ID, ids.dtype), ids)
 
     def call(self, ids, training=None):
         return self.forward(ids, training=training)[0]
@@ -205,7 +222,8 @@ class SentimentClassifier(keras.Model):
             "lstm_units": self.lstm_units, "attention": self.attention_name,
             "attention_options": self.attention_options, "hops": self.hops,
             "attention_units": self.attention_units, "penalty": self.penalty,
-            "mlp_units": self.mlp_units, "dropout": self.dropout, "labels": self.labels,
+            "mlp_units": self.mlp_units, "dropout": self.dropout,
+            "word_dropout": self.word_dropout, "labels": self.labels,
             "max_tokens": self.max_tokens, "lowercase": self.lowercase,
             "tokenizer": self.tokenizer_b64,
         })
