@@ -143,6 +143,30 @@ def test_word_dropout_turns_real_tokens_into_unk_in_training_only():
         zoo.resolve_config("sentiment", {"word_dropout": 1.0})
 
 
+def test_length_weighted_batches_keep_each_weight_with_its_example():
+    from zoo.tasks.sentiment import length_weights, make_dataset
+
+    lengths = [1, 2, 3, 4, 6, 8, 10, 12] * 4
+    ids = tf.ragged.constant([[5 + n] * n for n in lengths], dtype=tf.int32)
+    labels = np.array([n % 2 for n in lengths], np.int32)
+    weights = length_weights(ids)
+    np.testing.assert_allclose(weights.mean(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(weights, np.array(lengths) / np.mean(lengths), rtol=1e-6)
+    seen = 0
+    for batch_ids, one_hot, batch_weights in make_dataset(ids, labels, 8, shuffle=True,
+                                                          weights=weights):
+        real = np.sum(batch_ids.numpy() != 0, axis=1)
+        np.testing.assert_allclose(batch_weights, real / np.mean(lengths), rtol=1e-6)
+        np.testing.assert_array_equal(np.argmax(one_hot, -1), real % 2)
+        seen += len(real)
+    assert seen == len(lengths)
+    # Keras takes the third element as sample weights.
+    model = zoo.build("sentiment", vocab_size=50, **{**TINY, "word_dropout": 0.2})
+    model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    history = model.fit(make_dataset(ids, labels, 8, weights=weights), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
 def test_bad_configs_name_the_key():
     with pytest.raises(ConfigError, match="attention"):
         zoo.resolve_config("sentiment", {"attention": "nope"})

@@ -53,6 +53,7 @@ class SentimentBuilder:
             "clip_norm": 1.0,
             "ema_momentum": 0.0,  # > 0: evaluate and keep the weights' moving average
             "label_smoothing": 0.1,
+            "weight_by_length": False,  # loss weight ∝ subwords (mean 1): sentences over phrases
             "jit_compile": False,  # train step; see configs/sentiment.yaml
             "precision": "float32",  # or mixed_bfloat16 (training only; exports are float32)
             "seed": 0,

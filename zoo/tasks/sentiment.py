@@ -75,25 +75,35 @@ def encode(config, tokenizer, examples):
     return ids, np.array([e["label"] for e in examples], np.int32)
 
 
+def length_weights(ids):
+    """Per-example loss weights proportional to the subword count, with mean 1."""
+    lengths = ids.row_lengths().numpy().astype(np.float32)
+    return lengths / max(float(lengths.mean()), 1.0)
+
+
 def make_dataset(ids, labels, batch_size, num_classes=2, shuffle=False, seed=0,
-                 bucket_width=BUCKET_WIDTH, repeat=False):
-    """Batches `(ids [batch, S], one-hot labels)` of similar lengths.
+                 bucket_width=BUCKET_WIDTH, repeat=False, weights=None):
+    """Batches `(ids [batch, S], one-hot labels)` of similar lengths, with `weights`
+    (one per example) as Keras sample weights when given.
 
     With `bucket_width=8` (an XLA train step) S is padded to a multiple of 8, a handful of
     compiled shapes; a smaller width (graph mode) pads each batch to its longest row.
     `repeat` repeats the shuffled stream before bucketing, so no example is left out.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((ids, tf.one_hot(labels, num_classes)))
+    columns = (ids, tf.one_hot(labels, num_classes))
+    if weights is not None:
+        columns += (tf.constant(weights, tf.float32),)
+    dataset = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
     # Rows of a RaggedTensor are specified as ragged elements, which padded batching refuses;
     # inside `map` they are plain tensors, and so they come out.
-    dataset = dataset.map(lambda row, label: (tf.identity(row), label))
+    dataset = dataset.map(lambda row, *rest: (tf.identity(row), *rest))
     boundaries = bucket_boundaries(max(int(tf.reduce_max(ids.row_lengths())), 1), bucket_width)
     dataset = dataset.bucket_by_sequence_length(
-        lambda ids, label: tf.shape(ids)[0], bucket_boundaries=boundaries,
+        lambda ids, *rest: tf.shape(ids)[0], bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         pad_to_bucket_boundary=bucket_width == BUCKET_WIDTH)
     return dataset.prefetch(tf.data.AUTOTUNE)
@@ -133,8 +143,12 @@ class SentimentTask(Task):
             raise ValueError(f"only {len(train_labels)} training examples: too few for "
                              f"batch_size={config['batch_size']}; raise train_limit")
         width = BUCKET_WIDTH if config["jit_compile"] else 2  # see make_dataset
+        # SST-2's training rows are mostly phrases (median 7 words) and its test rows whole
+        # sentences (mean 20 words): `weight_by_length` makes each row count by its length.
+        weights = length_weights(train_ids) if config["weight_by_length"] else None
         train = make_dataset(train_ids, train_labels, config["batch_size"], shuffle=True,
-                             seed=config["seed"], bucket_width=width, repeat=True)
+                             seed=config["seed"], bucket_width=width, repeat=True,
+                             weights=weights)
         valid = make_dataset(valid_ids, valid_labels, config["batch_size"], bucket_width=width)
         return PreparedData(train, valid, max(1, len(train_labels) // config["batch_size"]),
                             int(tf.reduce_sum(train_ids.row_lengths())), len(train_labels))
