@@ -163,7 +163,8 @@ def test_length_weighted_batches_keep_each_weight_with_its_example():
     # Keras takes the third element as sample weights.
     model = zoo.build("sentiment", vocab_size=50, **{**TINY, "word_dropout": 0.2})
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    history = model.fit(make_dataset(ids, labels, 8, weights=weights), epochs=1, verbose=0)
+    history = model.fit(make_dataset(ids, labels, 8, weights=weights, repeat=True),
+                        steps_per_epoch=3, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
 
 
