@@ -55,13 +55,12 @@ class SummarizationTask(Task):
             if split == "valid":
                 examples = [examples[i] for i in sorted(held_out)]
             else:
-                # Every copy of a held-out source leaves training too: AESLC's train file
-                # repeats 934 bodies (mass mails, forwards), so 45 of the 500 validation
-                # e-mails would otherwise be recalled, not summarised, and favour the
-                # over-fitted epochs. The test file shares no body with train.
+                # Held out by source, every copy: AESLC's train file repeats 934 bodies (mass
+                # mails, forwards), so 45 of the 500 validation e-mails would otherwise have a
+                # copy in training, recalled rather than summarised. The test file shares no
+                # body with train.
                 held_out_sources = {examples[i][source_field] for i in held_out}
-                examples = [e for i, e in enumerate(examples)
-                            if i not in held_out and e[source_field] not in held_out_sources]
+                examples = [e for e in examples if e[source_field] not in held_out_sources]
         limit = config["train_limit"] if split == "train" else config["eval_limit"]
         examples = examples[:limit] if limit else examples
         return [e[source_field] for e in examples], [reference(e) for e in examples]
