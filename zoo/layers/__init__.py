@@ -3,6 +3,7 @@
 from zoo.layers.attention_decoder import AttentionDecoder
 from zoo.layers.attention_pooling import AttentionPooling
 from zoo.layers.recurrent_encoder import RecurrentEncoder
+from zoo.layers.sentence_classifier_tower import SentenceClassifierTower
 from zoo.layers.structured_self_attention import StructuredSelfAttention
 from zoo.layers.transformer import (
     PositionalEmbedding,
@@ -16,6 +17,7 @@ __all__ = [
     "AttentionPooling",
     "PositionalEmbedding",
     "RecurrentEncoder",
+    "SentenceClassifierTower",
     "StructuredSelfAttention",
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",

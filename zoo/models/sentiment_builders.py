@@ -43,6 +43,7 @@ class SentimentBuilder:
             "mlp_units": 512,
             "dropout": 0.5,
             "word_dropout": 0.0,
+            "members": 1,  # > 1: a deep ensemble of that many classifiers (mean probability)
             # training
             "batch_size": 64,
             "epochs": 10,
@@ -67,7 +68,8 @@ class SentimentBuilder:
     @classmethod
     def validate(cls, config):
         for key in ("batch_size", "epochs", "vocab_size", "max_tokens", "valid_sentences",
-                    "embedding_dim", "lstm_units", "hops", "attention_units", "mlp_units"):
+                    "embedding_dim", "lstm_units", "hops", "attention_units", "mlp_units",
+                    "members"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
         for key in ("dropout", "word_dropout"):
@@ -104,6 +106,7 @@ class SentimentBuilder:
             mlp_units=config["mlp_units"],
             dropout=config["dropout"],
             word_dropout=config["word_dropout"],
+            members=config["members"],
             max_tokens=config["max_tokens"],
             lowercase=config["lowercase"],
             tokenizer=tokenizer.to_base64() if tokenizer is not None else None,

@@ -1,14 +1,15 @@
-"""Sentence classifier: BiLSTM + attentive pooling (Lin et al. 2017) + MLP."""
+"""Sentence classifier: BiLSTM + attentive pooling (Lin et al. 2017) + MLP, one or an ensemble."""
+
+import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from zoo.layers import AttentionPooling, RecurrentEncoder, StructuredSelfAttention
-from zoo.text import PAD_ID, UNK_ID, SubwordTokenizer
-
-STRUCTURED = "structured"
+from zoo.layers import SentenceClassifierTower
+from zoo.layers.sentence_classifier_tower import STRUCTURED
+from zoo.text import PAD_ID, SubwordTokenizer
 
 # Raw text → the lower-cased, PTB-tokenized form of SST (`it 's`, `does n't`, `great !`), with
 # core string ops only (TF Serving has them). On SST's own text it changes nothing.
@@ -25,14 +26,15 @@ _NORMALIZATION = (
 
 @keras.saving.register_keras_serializable(package="zoo")
 class SentimentClassifier(keras.Model):
-    """Embedding → BiLSTM → attentive pooling → MLP → class logits.
+    """Raw text → subwords → `members` attentive classifiers → class probabilities.
 
-    The pooling is Lin et al. 2017's structured self-attention (`attention="structured"`: `hops`
-    distributions `A = softmax(W_s2 tanh(W_s1 Hᵀ))` with the penalty `‖A Aᵀ − I‖²_F`) or any
-    layer of `zoo.attention` scoring the tokens against `hops` learned queries
-    (`AttentionPooling`). The `hops` pooled vectors are concatenated and classified by a ReLU
-    MLP. Dropout is applied to the embeddings, the BiLSTM outputs and the MLP's hidden layer;
-    word dropout (training only) turns whole tokens into the unknown-subword id first.
+    Each member is a `SentenceClassifierTower` (embedding → BiLSTM → attentive pooling → MLP;
+    the pooling is Lin et al. 2017's structured self-attention or any layer of
+    `zoo.attention`). With `members > 1` the model is a deep ensemble (Lakshminarayanan et al.
+    2017): the members differ only in their random initialisation and dropout masks, each is
+    trained on its own loss (the training loss is the mean of the members' losses, so none
+    leans on the others), and the model predicts their mean probability; the attention it
+    returns is the members' mean. One member is the plain classifier.
 
     Args:
         vocab_size: int, subword vocabulary size (id 0 is padding).
@@ -42,11 +44,12 @@ class SentimentClassifier(keras.Model):
         attention_options: dict, keyword arguments of the `zoo.attention` layer.
         hops: int, attention distributions (`r`).
         attention_units: int, `d_a` of the structured scorer.
-        penalty: float, Frobenius penalty coefficient.
+        penalty: float, Frobenius penalty coefficient (of each member's loss).
         mlp_units: int, hidden units of the MLP.
         dropout: float, dropout rate.
         word_dropout: float, the fraction of (non-padding) tokens replaced by the unknown id
             in training (Iyyer et al. 2015; Bowman et al. 2016), so no single word can decide.
+        members: int, classifiers in the ensemble (1 = a single classifier).
         labels: list of class names (index = class id).
         max_tokens: int, texts are cut to this many subwords.
         lowercase: bool, lower-case raw text before tokenizing (SST is lower-cased).
@@ -59,7 +62,9 @@ class SentimentClassifier(keras.Model):
         training: bool.
 
     Returns:
-        logits `[batch, len(labels)]`.
+        logits `[batch, len(labels)]`: the log of the members' mean probability (the logits
+        themselves for one member). In training with `members > 1`, each member's logits,
+        `[batch, members, len(labels)]`, for `compute_loss` to score separately.
 
     Example:
     >>> model = zoo.build("sentiment", tokenizer=tokenizer)
@@ -70,10 +75,12 @@ class SentimentClassifier(keras.Model):
 
     def __init__(self, vocab_size=8000, embedding_dim=300, lstm_units=256,
                  attention=STRUCTURED, attention_options=None, hops=4, attention_units=128,
-                 penalty=0.3, mlp_units=512, dropout=0.5, word_dropout=0.0,
+                 penalty=0.3, mlp_units=512, dropout=0.5, word_dropout=0.0, members=1,
                  labels=("negative", "positive"), max_tokens=128, lowercase=True,
                  tokenizer=None, **kwargs):
         super().__init__(**kwargs)
+        if members < 1:
+            raise ValueError(f"members must be >= 1, got {members}")
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.lstm_units = lstm_units
@@ -85,68 +92,70 @@ class SentimentClassifier(keras.Model):
         self.mlp_units = mlp_units
         self.dropout = dropout
         self.word_dropout = word_dropout
+        self.members = members
         self.labels = [str(label) for label in labels]
         self.max_tokens = max_tokens
         self.lowercase = lowercase
         self.tokenizer_b64 = tokenizer
         self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
         self._compiled = {}  # the traced `classify` of `predict_texts`
-        # Created only when used: models saved without it keep loading (it has seed state).
-        self.word_dropout_layer = (keras.layers.Dropout(word_dropout, name="word_dropout")
-                                   if word_dropout else None)
-        self.encoder = RecurrentEncoder(vocab_size, embedding_dim, lstm_units, num_layers=1,
-                                        bidirectional=True, dropout=dropout, name="encoder")
-        self.encoder_dropout = keras.layers.Dropout(dropout, name="encoder_dropout")
-        if attention == STRUCTURED:
-            if self.attention_options:
-                raise ValueError("attention_options apply to zoo.attention layers, not to "
-                                 f"{STRUCTURED!r} (it takes attention_units, hops, penalty)")
-            self.pooling = StructuredSelfAttention(attention_units, hops, penalty,
-                                                   name="pooling")
-        else:
-            self.pooling = AttentionPooling(attention, self.attention_options, hops,
-                                            penalty=penalty, name="pooling")
-        self.hidden = keras.layers.Dense(mlp_units, activation="relu", name="mlp_hidden")
-        self.hidden_dropout = keras.layers.Dropout(dropout, name="mlp_dropout")
-        # float32 logits under a mixed precision policy: the loss needs their precision.
-        self.classifier = keras.layers.Dense(len(self.labels), name="classifier",
-                                             dtype="float32")
+        # Each member adds its Frobenius penalty to the model's losses (summed by Keras);
+        # divided by `members`, the total is the members' mean loss, as for cross-entropy.
+        self.towers = [
+            SentenceClassifierTower(
+                vocab_size, embedding_dim, lstm_units, attention, self.attention_options,
+                hops, attention_units, penalty / members, mlp_units, len(self.labels),
+                dropout, word_dropout, name=f"tower_{index}")
+            for index in range(members)]
 
     def build(self, input_shape=None):
-        self.encoder.build((None, None))
-        memory_shape = (None, None, self.encoder.output_dim)
-        self.pooling.build(memory_shape)
-        pooled_shape = self.pooling.compute_output_spec(
-            keras.KerasTensor((1, 1, self.encoder.output_dim)))[0].shape
-        self.hidden.build((None, self.hops * pooled_shape[-1]))
-        self.classifier.build((None, self.mlp_units))
+        for tower in self.towers:
+            tower.build((None, None))
         self.built = True
 
     def forward(self, ids, training=None):
-        """ids `[batch, S]` → `(logits [batch, classes], weights [batch, hops, S])`."""
-        memory, mask, _ = self.encoder(self.drop_words(ids, training), training=training)
-        memory = self.encoder_dropout(memory, training=training)
-        pooled, weights = self.pooling(memory, mask=mask, training=training)
-        flat = ops.reshape(pooled, (ops.shape(pooled)[0], -1))
-        hidden = self.hidden_dropout(self.hidden(flat), training=training)
-        return self.classifier(hidden), weights
+        """ids `[batch, S]` → `(member logits [batch, members, classes], weights [batch, hops,
+        S])`, the weights averaged over the members."""
+        outputs = [tower(ids, training=training) for tower in self.towers]
+        logits = ops.stack([logit for logit, _ in outputs], axis=1)
+        if self.members == 1:
+            return logits, outputs[0][1]
+        weights = ops.mean(ops.stack([ops.cast(w, "float32") for _, w in outputs], 1), 1)
+        return logits, weights
 
     def drop_words(self, ids, training=None):
-        """Word dropout: in training, each real token becomes `UNK_ID` with probability
-        `word_dropout`; padding and inference are untouched."""
-        if not training or self.word_dropout_layer is None:
-            return ids
-        kept = self.word_dropout_layer(ops.ones(ops.shape(ids)), training=True)
-        dropped = ops.logical_and(ops.equal(kept, 0), ops.not_equal(ids, PAD_ID))
-        return ops.where(dropped, ops.cast(UNK_ID, ids.dtype), ids)
+        """The first member's word dropout (each member draws its own)."""
+        return self.towers[0].drop_words(ids, training=training)
+
+    def combine(self, member_logits):
+        """`[batch, members, classes]` → the log of the members' mean probability."""
+        log_probs = ops.log_softmax(ops.cast(member_logits, "float32"), axis=-1)
+        return ops.logsumexp(log_probs, axis=1) - math.log(self.members)
 
     def call(self, ids, training=None):
-        return self.forward(ids, training=training)[0]
+        member_logits = self.forward(ids, training=training)[0]
+        if self.members == 1:
+            return member_logits[:, 0]
+        return member_logits if training else self.combine(member_logits)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Training an ensemble: each member's loss against the same labels (their mean).
+        if y_pred is not None and len(y_pred.shape) == 3:
+            y = ops.repeat(ops.expand_dims(y, 1), self.members, axis=1)
+            if sample_weight is not None:
+                sample_weight = ops.repeat(ops.expand_dims(sample_weight, 1), self.members, 1)
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if len(y_pred.shape) == 3:  # training an ensemble: the ensemble's accuracy
+            y_pred = self.combine(y_pred)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def classify(self, ids):
         """Inference on ids `[batch, S]` (XLA-compilable): dict of `logits`, `probabilities`
         `[batch, classes]` and `attention` `[batch, hops, S]`."""
-        logits, weights = self.forward(ids, training=False)
+        member_logits, weights = self.forward(ids, training=False)
+        logits = (member_logits[:, 0] if self.members == 1 else self.combine(member_logits))
         probabilities = ops.softmax(ops.cast(logits, "float32"), axis=-1)
         return {"logits": logits, "probabilities": probabilities,
                 "attention": ops.cast(weights, "float32")}
@@ -223,7 +232,7 @@ class SentimentClassifier(keras.Model):
             "attention_options": self.attention_options, "hops": self.hops,
             "attention_units": self.attention_units, "penalty": self.penalty,
             "mlp_units": self.mlp_units, "dropout": self.dropout,
-            "word_dropout": self.word_dropout, "labels": self.labels,
+            "word_dropout": self.word_dropout, "members": self.members, "labels": self.labels,
             "max_tokens": self.max_tokens, "lowercase": self.lowercase,
             "tokenizer": self.tokenizer_b64,
         })
