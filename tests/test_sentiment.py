@@ -124,8 +124,44 @@ def test_every_builder_builds_and_masks_padding(name):
     np.testing.assert_allclose(alone["probabilities"].numpy(), probabilities[1:], atol=1e-5)
 
 
+def test_ensemble_predicts_the_members_mean_and_trains_each_on_its_own_loss():
+    # dropout 0: a training call is deterministic, so the members can be re-run one by one.
+    model = zoo.build("sentiment", vocab_size=50, **{**TINY, "dropout": 0.0, "members": 3})
+    ids = np.array([[5, 6, 7, 8, 9, 0, 0, 0], [4, 9, 0, 0, 0, 0, 0, 0]], np.int32)
+    result = model.classify(ids)
+    members = [tower(ids, training=False) for tower in model.towers]
+    logits = np.stack([logit.numpy() for logit, _ in members])
+    assert not np.allclose(logits[0], logits[1])  # independently initialised
+    np.testing.assert_allclose(result["probabilities"].numpy(),
+                               tf.nn.softmax(logits).numpy().mean(0), atol=1e-6)
+    np.testing.assert_allclose(result["attention"].numpy(),
+                               np.mean([w.numpy() for _, w in members], 0), atol=1e-6)
+    assert np.all(result["attention"].numpy()[:, :, 5:] == 0.0)  # padding, every member
+    np.testing.assert_allclose(tf.function(model.classify, jit_compile=True)(ids)
+                               ["probabilities"].numpy(), result["probabilities"], atol=1e-5)
+    # Training: each member's cross-entropy and penalty against the labels, averaged.
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    model.compile(optimizer="adam", loss=loss)
+    labels = tf.one_hot([1, 0], 2)
+    member_logits = model(ids, training=True)
+    assert member_logits.shape == (2, 3, 2)
+    total = model.compute_loss(ids, labels, member_logits, training=True)
+    expected = 0.0
+    for index, tower in enumerate(model.towers):
+        logit, weights = tower(ids, training=True)
+        np.testing.assert_allclose(member_logits[:, index], logit, atol=1e-6)
+        expected += (loss(labels, logit) + 0.3 * frobenius_penalty(weights)) / 3
+    np.testing.assert_allclose(total.numpy(), expected.numpy(), rtol=1e-5)
+    # Evaluation scores the ensemble's mean probability, as served.
+    mean_logits = model(ids, training=False)
+    np.testing.assert_allclose(tf.nn.softmax(mean_logits).numpy(), result["probabilities"],
+                               atol=1e-6)
+    with pytest.raises(ConfigError, match="members"):
+        zoo.resolve_config("sentiment", {"members": 0})
+
+
 def test_word_dropout_turns_real_tokens_into_unk_in_training_only():
-    model = zoo.build("sentiment", vocab_size=50, **{**TINY, "word_dropout": 0.3})
+    model = zoo.build("sentiment", vocab_size=50, **{**TINY, "word_dropout": 0.3, "members": 1})
     ids = np.full((64, 40), 7, np.int32)
     ids[:, 30:] = 0
     dropped = model.drop_words(tf.constant(ids), training=True).numpy()
