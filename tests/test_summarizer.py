@@ -237,6 +237,50 @@ def test_copying_is_learned_in_a_few_steps():
     assert float(tf.reduce_mean(p_gen)) < 0.1
 
 
+def test_ensemble_decodes_with_its_members_mean_and_trains_each_on_its_own_loss(tokenizer,
+                                                                               tmp_path):
+    keras.utils.set_random_seed(2)
+    model = zoo.build("summarizer", tokenizer=tokenizer, **{**TINY, "members": 2})
+    inputs, targets = batch(model, EMAILS, ["q3 budget report", "meeting moved",
+                                            "gas agreement"])
+    members = [model.teacher_forced(inputs["source_ids"], inputs["target_in"], member=i)
+               for i in range(2)]
+    assert not np.allclose(members[0]["log_probs"], members[1]["log_probs"])
+    mean = np.log(np.mean([np.exp(m["log_probs"].numpy()) for m in members], 0))
+    np.testing.assert_allclose(model(inputs, training=False).numpy(), mean, atol=1e-5)
+    # A search step scores with the members' mean distribution and attention.
+    ids = tf.cast(inputs["source_ids"], tf.int32)
+    context, mask, state = model.prepare_decoding(ids, 12)
+    log_probs, weights, _ = model.decoding_step(context, mask, tf.fill([3], BOS_ID), 0, state)
+    np.testing.assert_allclose(log_probs.numpy(), mean[:, 0], atol=1e-5)
+    np.testing.assert_allclose(
+        weights.numpy(), np.mean([m["attention"][:, 0].numpy() for m in members], 0),
+        atol=1e-6)
+    greedy = tf.function(model.greedy_decode, jit_compile=True)(ids)
+    beam = model.beam_decode(ids, beam_width=1)
+    np.testing.assert_array_equal(greedy["ids"].numpy(), beam["ids"][:, 0].numpy())
+    # Training: the mean of the members' own losses (cross-entropy and coverage).
+    loss = SmoothedSequenceLoss(0.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss=loss)
+    stacked = model(inputs, training=True)
+    assert stacked.shape[:2] == (3, 2)
+    total = model.compute_loss(inputs, targets, stacked, training=True)
+    real = (inputs["target_in"].numpy() != 0).astype("float32")
+    expected = np.mean([float(loss(targets, m["log_probs"]))
+                        + float(np.sum(m["coverage_loss"].numpy() * real) / real.sum())
+                        for m in members])
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+    losses = [float(model.train_on_batch(inputs, targets)) for _ in range(5)]
+    assert losses[-1] < losses[0], losses
+    path = tmp_path / "ensemble.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    assert loaded.members == 2
+    assert loaded.summarize(EMAILS) == model.summarize(EMAILS)
+    with pytest.raises(ConfigError, match="members"):
+        zoo.resolve_config("summarizer", {"members": 0})
+
+
 def test_keras_round_trip(model, tmp_path):
     inputs, _ = batch(model, EMAILS, ["q3 budget report", "meeting moved", "gas agreement"])
     path = tmp_path / "summarizer.keras"

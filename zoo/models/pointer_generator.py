@@ -1,5 +1,7 @@
 """Pointer-generator network with coverage (See et al. 2017) for abstractive summarization."""
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -41,6 +43,10 @@ class PointerGenerator(Translator):
         trigram_blocking: bool, forbid repeated subword trigrams while decoding.
         source_pad_multiple: int, `encode_texts` pads source lengths to multiples of this (few
             compiled shapes for the XLA decoder).
+        members: int, pointer-generators in a deep ensemble (Lakshminarayanan et al. 2017; 1 =
+            a single model). The members differ only in initialisation and dropout; each is
+            trained on its own loss (the mean of theirs is minimised), and every decoding step
+            and validation loss uses their mean distribution, the attention their mean.
         **kwargs: `Translator` arguments (tokenizer, decoding, beam_width, ...).
 
     Call arguments:
@@ -48,7 +54,9 @@ class PointerGenerator(Translator):
             int `[batch, T]` (BOS + summary).
 
     Returns:
-        log-probabilities `[batch, T, vocab]` of the final distribution (teacher forcing).
+        log-probabilities `[batch, T, vocab]` of the final distribution (teacher forcing; of
+        the members' mean for an ensemble). In training with `members > 1`, each member's,
+        `[batch, members, T, vocab]`, for `compute_loss` to score separately.
 
     Example:
     >>> model = zoo.build("summarizer", vocab_size=100, embedding_dim=8, encoder_units=8,
@@ -62,7 +70,7 @@ class PointerGenerator(Translator):
                  decoder_units=256, attention_units=None, coverage=True,
                  coverage_loss_weight=1.0, dropout=0.1, max_source_length=200,
                  max_summary_length=32, lowercase=True, trigram_blocking=True,
-                 source_pad_multiple=64, **kwargs):
+                 source_pad_multiple=64, members=1, **kwargs):
         super().__init__(**kwargs)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
@@ -77,56 +85,108 @@ class PointerGenerator(Translator):
         self.lowercase = lowercase
         self.trigram_blocking = trigram_blocking
         self.source_pad_multiple = source_pad_multiple
-        self.encoder = RecurrentEncoder(vocab_size, embedding_dim, encoder_units, num_layers=1,
-                                        bidirectional=True, dropout=dropout, name="encoder")
-        self.decoder = PointerGeneratorDecoder(vocab_size, embedding_dim, decoder_units,
-                                               attention_units, coverage, dropout,
-                                               name="decoder")
-        self.embedding_dropout = keras.layers.Dropout(dropout)
+        if members < 1:
+            raise ValueError(f"members must be >= 1, got {members}")
+        self.members = members
+        # The first member keeps the single model's layer names (its saved weights load).
+        self.encoder, self.decoder, self.embedding_dropout = self._new_member("")
+        self.extra_encoders, self.extra_decoders, self.extra_dropouts = [], [], []
+        for index in range(1, members):
+            encoder, decoder, dropout_layer = self._new_member(f"_{index}")
+            self.extra_encoders.append(encoder)
+            self.extra_decoders.append(decoder)
+            self.extra_dropouts.append(dropout_layer)
+
+    def _new_member(self, suffix):
+        encoder = RecurrentEncoder(self.vocab_size, self.embedding_dim, self.encoder_units,
+                                   num_layers=1, bidirectional=True, dropout=self.dropout,
+                                   name=f"encoder{suffix}")
+        decoder = PointerGeneratorDecoder(self.vocab_size, self.embedding_dim,
+                                          self.decoder_units, self.attention_units,
+                                          self.coverage, self.dropout, name=f"decoder{suffix}")
+        return encoder, decoder, keras.layers.Dropout(self.dropout)
+
+    def member_layers(self):
+        """`(encoder, decoder, embedding dropout)` of each member, the first first."""
+        return [(self.encoder, self.decoder, self.embedding_dropout),
+                *zip(self.extra_encoders, self.extra_decoders, self.extra_dropouts)]
 
     def build(self, input_shape=None):
-        self.encoder.build((None, None))
-        self.decoder.build((None, None, self.embedding_dim),
-                           (None, None, self.encoder.output_dim))
+        for encoder, decoder, _ in self.member_layers():
+            encoder.build((None, None))
+            decoder.build((None, None, self.embedding_dim), (None, None, encoder.output_dim))
 
-    def embed_targets(self, ids, training=None):
+    def teacher_forced(self, source_ids, target_in, training=None, member=0):
+        """A member's decoder dict (`log_probs`, `attention`, `p_gen`, `coverage_loss`) for
+        the given summary (BOS-prefixed `target_in`)."""
+        encoder, decoder, embedding_dropout = self.member_layers()[member]
+        memory, mask, states = encoder(source_ids, training=training)
         # One embedding for both sides: the vocabulary is shared, and copying works best
         # when a source subword and the same generated subword have one vector.
-        return self.embedding_dropout(self.encoder.embedding(ids), training=training)
+        embedded = embedding_dropout(encoder.embedding(target_in), training=training)
+        return decoder(embedded, memory, mask, ops.cast(source_ids, "int32"), states[-1],
+                       training=training)
 
-    def teacher_forced(self, source_ids, target_in, training=None):
-        """The decoder's dict (`log_probs`, `attention`, `p_gen`, `coverage_loss`) for the
-        given summary (BOS-prefixed `target_in`)."""
-        memory, mask, states = self.encoder(source_ids, training=training)
-        return self.decoder(self.embed_targets(target_in, training), memory, mask,
-                            ops.cast(source_ids, "int32"), states[-1], training=training)
+    def combine(self, member_log_probs, axis=1):
+        """The log of the members' mean probability, over `axis` of `member_log_probs`."""
+        return (ops.logsumexp(ops.cast(member_log_probs, "float32"), axis=axis)
+                - math.log(self.members))
 
     def call(self, inputs, training=None):
-        outputs = self.teacher_forced(inputs["source_ids"], inputs["target_in"], training)
+        outputs = [self.teacher_forced(inputs["source_ids"], inputs["target_in"], training,
+                                       member) for member in range(self.members)]
         if self.coverage_loss_weight:
             real = ops.cast(ops.not_equal(inputs["target_in"], PAD_ID), "float32")
-            per_token = ops.sum(outputs["coverage_loss"] * real) / ops.maximum(ops.sum(real), 1.0)
+            per_token = sum(ops.sum(o["coverage_loss"] * real) for o in outputs) / (
+                self.members * ops.maximum(ops.sum(real), 1.0))  # the members' mean
             self.add_loss(self.coverage_loss_weight * per_token)
-        return outputs["log_probs"]
+        if self.members == 1:
+            return outputs[0]["log_probs"]
+        stacked = ops.stack([o["log_probs"] for o in outputs], axis=1)  # [batch, m, T, V]
+        return stacked if training else self.combine(stacked)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # Training an ensemble: each member's loss against the same summary (their mean).
+        if self.members > 1 and y_pred is not None and len(y_pred.shape) == 4:
+            y = ops.repeat(ops.expand_dims(y, 1), self.members, axis=1)
+            if sample_weight is not None:
+                sample_weight = ops.repeat(ops.expand_dims(sample_weight, 1), self.members, 1)
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
 
     # -- decoding hooks (see Translator.search) -------------------------------------------------
     def max_decoding_length(self, source_ids):
         return ops.minimum(super().max_decoding_length(source_ids), self.max_summary_length)
 
     def prepare_decoding(self, source_ids, max_length):
-        memory, mask, states = self.encoder(source_ids, training=False)
-        state = self.decoder.initial_state(memory, states[-1])
+        contexts, states = [], []
+        for encoder, decoder, _ in self.member_layers():
+            memory, mask, encoder_states = encoder(source_ids, training=False)
+            states.append(decoder.initial_state(memory, encoder_states[-1]))
+            contexts.append((memory, decoder.prepare_memory(memory)))
         # Tokens fed so far (BOS first), for trigram blocking; one spare slot per end.
-        state["history"] = tf.zeros([tf.shape(source_ids)[0], max_length + 2], tf.int32)
-        context = (memory, self.decoder.prepare_memory(memory), source_ids)
-        return context, mask, state
+        history = tf.zeros([tf.shape(source_ids)[0], max_length + 2], tf.int32)
+        return (tuple(contexts), source_ids), mask, {"members": tuple(states),
+                                                      "history": history}
 
     def decoding_step(self, context, mask, tokens, step, state):
-        memory, projected_memory, source_ids = context
-        state = dict(state)
-        history = state.pop("history")
-        log_probs, weights, _, state = self.decoder.decoding_step(
-            self.encoder.embedding(tokens), state, memory, projected_memory, mask, source_ids)
+        """The members' mean distribution (and attention) after `tokens`."""
+        contexts, source_ids = context
+        history = state["history"]
+        log_probs, weights, states = [], [], []
+        for (encoder, decoder, _), (memory, projected_memory), member_state in zip(
+                self.member_layers(), contexts, state["members"]):
+            member_log_probs, member_weights, _, member_state = decoder.decoding_step(
+                encoder.embedding(tokens), member_state, memory, projected_memory, mask,
+                source_ids)
+            log_probs.append(member_log_probs)
+            weights.append(member_weights)
+            states.append(member_state)
+        if self.members == 1:
+            log_probs, weights = log_probs[0], weights[0]
+        else:
+            log_probs = self.combine(ops.stack(log_probs), axis=0)
+            weights = ops.mean(ops.stack(weights), axis=0)
+        state = {"members": tuple(states)}
         hot = tf.equal(tf.range(tf.shape(history)[1]), step)[None, :]
         history = tf.where(hot, tokens[:, None], history)
         if self.trigram_blocking:
@@ -164,7 +224,7 @@ class PointerGenerator(Translator):
             "max_source_length": self.max_source_length,
             "max_summary_length": self.max_summary_length, "lowercase": self.lowercase,
             "trigram_blocking": self.trigram_blocking,
-            "source_pad_multiple": self.source_pad_multiple,
+            "source_pad_multiple": self.source_pad_multiple, "members": self.members,
         })
         return config
 

@@ -43,6 +43,7 @@ class Summarizer:
             "coverage": True,
             "coverage_loss_weight": 1.0,
             "dropout": 0.1,
+            "members": 1,  # > 1: a deep ensemble of that many pointer-generators
             # decoding (summaries, validation and test ROUGE; export serves greedy_decode)
             "max_summary_length": 32,
             "max_length_ratio": 1.5,
@@ -77,7 +78,8 @@ class Summarizer:
     def validate(cls, config):
         for key in ("batch_size", "epochs", "vocab_size", "max_source_subwords",
                     "max_target_subwords", "max_summary_length", "embedding_dim",
-                    "encoder_units", "decoder_units", "beam_width", "n_best", "valid_size"):
+                    "encoder_units", "decoder_units", "beam_width", "n_best", "valid_size",
+                    "members"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
         if config["dataset"] not in DATASETS:
@@ -117,6 +119,7 @@ class Summarizer:
             max_summary_length=config["max_summary_length"],
             lowercase=config["lowercase"],
             trigram_blocking=config["trigram_blocking"],
+            members=config["members"],
             tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
             name=config["model"],
             **{key: config[key] for key in ("max_length_ratio", "decoding", "beam_width",
