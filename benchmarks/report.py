@@ -119,11 +119,29 @@ def decode_rows():
     return rows
 
 
+def roofline_rows():
+    record = _load("decode_roofline.json")
+    if not record:
+        return []
+    rates = ", ".join(f"{name.replace('_', ' ')} {rate:.1f}"
+                      for name, rate in record["streaming_gb_per_s"].items())
+    row = (f"| batch-1 decoding bound (memory) | {record['model']}: "
+           f"{record['decoder_bytes_per_step'] / 1e6:.1f} MB of weights per greedy step | "
+           f"**{record['bound_tokens_per_second']:,.0f}** tok/s at most | streaming GB/s: "
+           f"{rates} |")
+    if "fraction_of_bound" in record:
+        fractions = ", ".join(f"{name.replace('_', ' ')} {fraction:.0%}"
+                              for name, fraction in record["fraction_of_bound"].items())
+        row += (f" measured: {fractions} of the bound; largest XLA / non-XLA possible "
+                f"×{record['largest_possible_xla_over_no_xla']:.2f}")
+    return [row + f" | {record['machine']}, {record['date']} |"]
+
+
 def table():
     header = ["| benchmark | setting | result | time | speed | machine, date |",
               "|---|---|---|---|---|---|"]
     rows = (training_rows() + throughput_rows() + profile_rows() + decode_rows()
-            + attention_rows()
+            + roofline_rows() + attention_rows()
             + serving_rows())
     if not rows:
         rows = ["| (no results yet: run `make bench`) | | | | | |"]
