@@ -1,7 +1,5 @@
 """Pointer-generator network with coverage (See et al. 2017) for abstractive summarization."""
 
-import math
-
 import keras
 import tensorflow as tf
 from keras import ops
@@ -9,12 +7,13 @@ from keras import ops
 from zoo.decoding.strategy import NEG_INF
 from zoo.layers.pointer_generator_decoder import PointerGeneratorDecoder
 from zoo.layers.recurrent_encoder import RecurrentEncoder
+from zoo.models.ensemble import MemberLossMixin, mean_log_probability
 from zoo.models.translator_base import Translator
 from zoo.text import EOS_ID, PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class PointerGenerator(Translator):
+class PointerGenerator(MemberLossMixin, Translator):
     """Bi-LSTM encoder + `PointerGeneratorDecoder` (coverage attention, copy switch).
 
     Training (`call`) returns the *log* of the final mixture `p_gen·P_vocab + (1−p_gen)·copy`:
@@ -65,6 +64,7 @@ class PointerGenerator(Translator):
     """
 
     task = "summarization"
+    member_output_rank = 4  # [batch, members, T, vocab] in training
 
     def __init__(self, vocab_size=8000, embedding_dim=128, encoder_units=256,
                  decoder_units=256, attention_units=None, coverage=True,
@@ -127,11 +127,6 @@ class PointerGenerator(Translator):
         return decoder(embedded, memory, mask, ops.cast(source_ids, "int32"), states[-1],
                        training=training)
 
-    def combine(self, member_log_probs, axis=1):
-        """The log of the members' mean probability, over `axis` of `member_log_probs`."""
-        return (ops.logsumexp(ops.cast(member_log_probs, "float32"), axis=axis)
-                - math.log(self.members))
-
     def call(self, inputs, training=None):
         outputs = [self.teacher_forced(inputs["source_ids"], inputs["target_in"], training,
                                        member) for member in range(self.members)]
@@ -143,15 +138,7 @@ class PointerGenerator(Translator):
         if self.members == 1:
             return outputs[0]["log_probs"]
         stacked = ops.stack([o["log_probs"] for o in outputs], axis=1)  # [batch, m, T, V]
-        return stacked if training else self.combine(stacked)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        # Training an ensemble: each member's loss against the same summary (their mean).
-        if self.members > 1 and y_pred is not None and len(y_pred.shape) == 4:
-            y = ops.repeat(ops.expand_dims(y, 1), self.members, axis=1)
-            if sample_weight is not None:
-                sample_weight = ops.repeat(ops.expand_dims(sample_weight, 1), self.members, 1)
-        return super().compute_loss(x, y, y_pred, sample_weight, training)
+        return stacked if training else mean_log_probability(stacked)
 
     # -- decoding hooks (see Translator.search) -------------------------------------------------
     def max_decoding_length(self, source_ids):
@@ -184,7 +171,7 @@ class PointerGenerator(Translator):
         if self.members == 1:
             log_probs, weights = log_probs[0], weights[0]
         else:
-            log_probs = self.combine(ops.stack(log_probs), axis=0)
+            log_probs = mean_log_probability(ops.stack(log_probs), axis=0)
             weights = ops.mean(ops.stack(weights), axis=0)
         state = {"members": tuple(states)}
         hot = tf.equal(tf.range(tf.shape(history)[1]), step)[None, :]

@@ -1,7 +1,5 @@
 """Sentence classifier: BiLSTM + attentive pooling (Lin et al. 2017) + MLP, one or an ensemble."""
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -9,6 +7,7 @@ from keras import ops
 
 from zoo.layers import SentenceClassifierTower
 from zoo.layers.sentence_classifier_tower import STRUCTURED
+from zoo.models.ensemble import MemberLossMixin, mean_log_probability
 from zoo.text import PAD_ID, SubwordTokenizer
 
 # Raw text → the lower-cased, PTB-tokenized form of SST (`it 's`, `does n't`, `great !`), with
@@ -25,7 +24,7 @@ _NORMALIZATION = (
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SentimentClassifier(keras.Model):
+class SentimentClassifier(MemberLossMixin, keras.Model):
     """Raw text → subwords → `members` attentive classifiers → class probabilities.
 
     Each member is a `SentenceClassifierTower` (embedding → BiLSTM → attentive pooling → MLP;
@@ -72,6 +71,7 @@ class SentimentClassifier(keras.Model):
     """
 
     task = "sentiment"
+    member_output_rank = 3  # [batch, members, classes] in training
 
     def __init__(self, vocab_size=8000, embedding_dim=300, lstm_units=256,
                  attention=STRUCTURED, attention_options=None, hops=4, attention_units=128,
@@ -127,35 +127,22 @@ class SentimentClassifier(keras.Model):
         """The first member's word dropout (each member draws its own)."""
         return self.towers[0].drop_words(ids, training=training)
 
-    def combine(self, member_logits):
-        """`[batch, members, classes]` → the log of the members' mean probability."""
-        log_probs = ops.log_softmax(ops.cast(member_logits, "float32"), axis=-1)
-        return ops.logsumexp(log_probs, axis=1) - math.log(self.members)
-
     def call(self, ids, training=None):
         member_logits = self.forward(ids, training=training)[0]
         if self.members == 1:
             return member_logits[:, 0]
-        return member_logits if training else self.combine(member_logits)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        # Training an ensemble: each member's loss against the same labels (their mean).
-        if y_pred is not None and len(y_pred.shape) == 3:
-            y = ops.repeat(ops.expand_dims(y, 1), self.members, axis=1)
-            if sample_weight is not None:
-                sample_weight = ops.repeat(ops.expand_dims(sample_weight, 1), self.members, 1)
-        return super().compute_loss(x, y, y_pred, sample_weight, training)
+        return member_logits if training else mean_log_probability(member_logits)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        if len(y_pred.shape) == 3:  # training an ensemble: the ensemble's accuracy
-            y_pred = self.combine(y_pred)
+        if len(y_pred.shape) == self.member_output_rank:  # training an ensemble: its accuracy
+            y_pred = mean_log_probability(y_pred)
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     def classify(self, ids):
         """Inference on ids `[batch, S]` (XLA-compilable): dict of `logits`, `probabilities`
         `[batch, classes]` and `attention` `[batch, hops, S]`."""
         member_logits, weights = self.forward(ids, training=False)
-        logits = (member_logits[:, 0] if self.members == 1 else self.combine(member_logits))
+        logits = (member_logits[:, 0] if self.members == 1 else mean_log_probability(member_logits))
         probabilities = ops.softmax(ops.cast(logits, "float32"), axis=-1)
         return {"logits": logits, "probabilities": probabilities,
                 "attention": ops.cast(weights, "float32")}
