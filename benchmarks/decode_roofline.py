@@ -101,8 +101,12 @@ def main(argv=None):
         "bound_tokens_per_second": bound_tokens_per_second,
     }
     measured = RESULTS / "decode_throughput.json"
-    if measured.exists():
-        results = json.loads(measured.read_text())["results"]
+    decoded = json.loads(measured.read_text()) if measured.exists() else None
+    if decoded and decoded["machine"] != record["machine"]:  # a bound of another machine
+        print(f"{measured} was measured on {decoded['machine']}: not compared", file=sys.stderr)
+        decoded = None
+    if decoded:
+        results = decoded["results"]
         xla = results["saved_model_xla@1"]["tokens_per_second"]
         no_xla = results["saved_model_no_xla@1"]["tokens_per_second"]
         record["measured_tokens_per_second"] = {"saved_model_xla@1": xla,

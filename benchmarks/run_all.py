@@ -7,7 +7,9 @@
 2. `decode_throughput.py`: greedy decoding at batch 1 and 32, XLA vs non-XLA SavedModel vs
    torch eager (and torch.compile), with the newest trained luong_translator (trains a short
    one first when there is none);
-3. `report.py`: regenerates the README's benchmark table from `benchmarks/results/*.json`.
+3. `decode_roofline.py`: the memory-bandwidth bound of batch-1 decoding on this machine, and
+   the largest XLA / non-XLA ratio any implementation could reach against step 2's figures;
+4. `report.py`: regenerates the README's benchmark table from `benchmarks/results/*.json`.
 
 Run it on an otherwise idle machine: the figures are ratios measured in one run, but two
 processes sharing two cores still skew them.
@@ -53,6 +55,7 @@ def main(argv=None):
              "--set", f"time_budget_minutes={minutes}")
     _run(str(HERE / "decode_throughput.py"), "--rounds", rounds,
          "--batch1", "40" if args.quick else "200")
+    _run(str(HERE / "decode_roofline.py"), "--repeats", "10" if args.quick else "50")
     _run(str(HERE / "report.py"))
     return 0
 
