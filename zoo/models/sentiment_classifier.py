@@ -114,12 +114,13 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
         self.built = True
 
     def forward(self, ids, training=None):
-        """ids `[batch, S]` → `(member logits [batch, members, classes], weights [batch, hops,
-        S])`, the weights averaged over the members."""
+        """ids `[batch, S]` → `(logits, weights [batch, hops, S])`: one classifier's logits
+        `[batch, classes]`, or each member's `[batch, members, classes]` with the weights
+        averaged over the members."""
         outputs = [tower(ids, training=training) for tower in self.towers]
-        logits = ops.stack([logit for logit, _ in outputs], axis=1)
         if self.members == 1:
-            return logits, outputs[0][1]
+            return outputs[0]
+        logits = ops.stack([logit for logit, _ in outputs], axis=1)
         weights = ops.mean(ops.stack([ops.cast(w, "float32") for _, w in outputs], 1), 1)
         return logits, weights
 
@@ -128,10 +129,10 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
         return self.towers[0].drop_words(ids, training=training)
 
     def call(self, ids, training=None):
-        member_logits = self.forward(ids, training=training)[0]
-        if self.members == 1:
-            return member_logits[:, 0]
-        return member_logits if training else mean_log_probability(member_logits)
+        logits = self.forward(ids, training=training)[0]
+        if self.members == 1 or training:  # an ensemble in training: each member's
+            return logits
+        return mean_log_probability(logits)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if len(y_pred.shape) == self.member_output_rank:  # training an ensemble: its accuracy
@@ -141,8 +142,9 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
     def classify(self, ids):
         """Inference on ids `[batch, S]` (XLA-compilable): dict of `logits`, `probabilities`
         `[batch, classes]` and `attention` `[batch, hops, S]`."""
-        member_logits, weights = self.forward(ids, training=False)
-        logits = (member_logits[:, 0] if self.members == 1 else mean_log_probability(member_logits))
+        logits, weights = self.forward(ids, training=False)
+        if self.members > 1:
+            logits = mean_log_probability(logits)
         probabilities = ops.softmax(ops.cast(logits, "float32"), axis=-1)
         return {"logits": logits, "probabilities": probabilities,
                 "attention": ops.cast(weights, "float32")}
