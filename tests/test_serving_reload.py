@@ -26,14 +26,20 @@ POLL = 0.2
 
 
 class _Traffic:
-    """Client threads translating in a loop; counts answers per version and failures."""
+    """Client threads translating in a loop; counts answers per version and failures.
 
-    def __init__(self, target: str, threads: int = 3, **predict_kwargs):
-        self.client = Client(target, timeout=20, retries=0)
+    These tests assert that no request fails or is answered wrongly, not how fast: the deadline
+    is generous so that a stall of a loaded 2-core CI machine (one request once exceeded 20 s
+    there) is not a failure, while a lost request still is. ``slowest`` is reported with them.
+    """
+
+    def __init__(self, target: str, threads: int = 3, deadline: float = 120.0, **predict_kwargs):
+        self.client = Client(target, timeout=deadline, retries=0)
         self.kwargs = predict_kwargs
         self.seen: dict[str, int] = {}
         self.failures: list[Exception] = []
         self.wrong: list[str] = []
+        self.slowest = 0.0  # seconds, the longest answered or failed request
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._loop, args=(i,)) for i in range(threads)]
@@ -43,14 +49,17 @@ class _Traffic:
         while not self._stop.is_set():
             n += 1
             text = f"thread{index} request{n} {'w ' * (n % 3)}"
+            started = time.monotonic()
             try:
                 [answer] = self.client.translate("tiny_translator", [text], **self.kwargs)
             except Exception as error:  # noqa: BLE001 - counted, the test asserts none
                 with self._lock:
                     self.failures.append(error)
+                    self.slowest = max(self.slowest, time.monotonic() - started)
                 continue
             tag = answer.split(":")[0]
             with self._lock:
+                self.slowest = max(self.slowest, time.monotonic() - started)
                 self.seen[tag] = self.seen.get(tag, 0) + 1
                 if answer != expected_translation(text, tag[1:]):
                     self.wrong.append(answer)
@@ -82,7 +91,7 @@ def test_new_version_served_without_failed_requests(saved_models, tmp_path):  # 
         with pytest.raises(ServingError) as info:
             client.translate("tiny_translator", ["a b"], version=1)
         assert info.value.code == grpc.StatusCode.NOT_FOUND
-    assert traffic.failures == []
+    assert traffic.failures == [], f"slowest request {traffic.slowest:.1f} s"
     assert traffic.wrong == []
 
 
@@ -199,7 +208,7 @@ def test_server_side_batching(saved_models, tmp_path):  # noqa: F811
         texts = [f"t{i} u{i}" for i in range(11)]
         assert client.translate("tiny_translator", texts) == [expected_translation(t) for t in texts]
         assert len(client.classify("tiny_translator", ["good", "bad"])) == 2
-    assert traffic.failures == [] and traffic.wrong == []
+    assert traffic.failures == [] and traffic.wrong == [], f"slowest request {traffic.slowest:.1f} s"
     scheduler = server.scheduler
     assert scheduler.batches_run > 0
     assert scheduler.batch_elements / scheduler.batches_run > 1.5  # requests were merged
