@@ -21,8 +21,10 @@ from zoo.config import CONFIG_DIR, ConfigError
 from zoo.data import data_dir
 from zoo.layers import AttentionPooling, StructuredSelfAttention
 from zoo.layers.structured_self_attention import frobenius_penalty
+from zoo.models import catalog
 from zoo.models.sentiment_classifier import SentimentClassifier
-from zoo.text import UNK_ID
+from zoo.tasks import get_task
+from zoo.text import UNK_ID, SubwordTokenizer
 from zoo.training import train
 
 TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
@@ -30,7 +32,7 @@ TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
 TINY_TRAINING = {
     **TINY, "train_limit": 3000, "eval_limit": 64, "valid_sentences": 40, "vocab_size": 600,
     "batch_size": 32, "epochs": 3, "learning_rate": 0.01, "warmup_steps": 5, "heatmaps": 2,
-    "samples": 5,
+    "samples": 5, "word_vectors": True, "word_vector_limit": 200, "word_vector_epochs": 1,
 }
 # Weights that may sum to less than 1: local-p's Gaussian leaves mass unassigned, and hard
 # monotonic attention (inference) may scan past the last token.
@@ -211,6 +213,37 @@ def test_bad_configs_name_the_key():
         zoo.resolve_config("sentiment", {"attention_options": {"units": 3}})
     with pytest.raises(ConfigError, match="hops"):
         zoo.resolve_config("sentiment", {"hops": 0})
+    with pytest.raises(ConfigError, match="word_vector_corpora"):
+        zoo.resolve_config("sentiment", {"word_vector_corpora": ["qa", "imdb"]})
+
+
+def test_word_vectors_start_every_members_embedding_and_nothing_else():
+    require_sst2()
+    config = zoo.resolve_config("sentiment", {
+        **TINY, "members": 2, "train_limit": 2000, "valid_sentences": 20, "word_vectors": True,
+        "word_vector_limit": 50, "word_vector_epochs": 1})
+    task = get_task("sentiment")
+    examples = task.read_split(config, "train")
+    tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, examples), vocab_size=300)
+    model = catalog.get_builder("sentiment").build(config, tokenizer=tokenizer)
+    before = [w.numpy() for w in model.weights]
+    assert task.initialize(model, {**config, "word_vectors": False}, tokenizer, examples) is None
+    logged = task.initialize(model, config, tokenizer, examples)
+    assert logged["word_vector_texts"] == 4 * 50 + len(examples)
+    tables = {id(tower.encoder.embedding.embeddings) for tower in model.towers}
+    changed_rows = []
+    for weight, old in zip(model.weights, before):
+        new = weight.numpy()
+        if id(weight) not in tables:
+            np.testing.assert_array_equal(new, old, err_msg=weight.path)
+            continue
+        rows = np.flatnonzero((new != old).any(axis=1))
+        assert len(rows) == logged["word_vector_pieces"] > 0.5 * tokenizer.vocab_size
+        assert 0 not in rows  # padding never occurs: it keeps its init
+        changed_rows.append((rows, new[rows]))
+    [(rows_a, vectors_a), (rows_b, vectors_b)] = changed_rows  # both members, same vectors
+    np.testing.assert_array_equal(rows_a, rows_b)
+    np.testing.assert_array_equal(vectors_a, vectors_b)
 
 
 def test_raw_text_is_normalized_like_sst():
@@ -252,6 +285,9 @@ def test_mlflow_run_has_accuracy_and_heatmaps(trained, tracking_dir):
     assert run.data.params["model"] == "sentiment"
     assert run.data.params["attention"] == "structured"
     assert run.data.params["precision"] == "mixed_bfloat16"  # configs/sentiment.yaml
+    # word vectors were learned before the first epoch, within the run's training time
+    assert run.data.metrics["word_vector_pieces"] > 300
+    assert 0 < run.data.metrics["initialize_seconds"] < run.data.metrics["train_seconds"]
     history = client.get_metric_history(trained.run_id, "val_accuracy")
     assert [m.step for m in history] == [1, 2, 3]
     assert all(0.0 <= m.value <= 100.0 for m in history)

@@ -56,6 +56,12 @@ class Task:
         """Tokenize in-graph and batch: a `PreparedData`."""
         raise NotImplementedError
 
+    def initialize(self, model, config, tokenizer, train_examples):
+        """Sets initial weights before the first epoch, e.g. word vectors learned from
+        unlabeled text; returns a dict of metrics to log, or None when it left the layers'
+        own init (the default). The trainer counts its time in the run's time budget (logged
+        as `initialize_seconds`); a resumed run restores its checkpoint instead."""
+
     def loss(self, config):
         """The Keras loss (or dict of losses) `model.compile` gets."""
         raise NotImplementedError

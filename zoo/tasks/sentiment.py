@@ -19,11 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import metrics
+from zoo.data.english_text import unlabeled_english
 from zoo.data.sst2 import load_sst2
 from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import register_task
 from zoo.tasks.base import PreparedData, Task, text_hash
 from zoo.tasks.translation import log_sample_table
+from zoo.text.word_vectors import train_piece_vectors
 from zoo.training.translation_data import BUCKET_WIDTH, bucket_boundaries
 from zoo.viz import plot_attention
 
@@ -152,6 +154,24 @@ class SentimentTask(Task):
         valid = make_dataset(valid_ids, valid_labels, config["batch_size"], bucket_width=width)
         return PreparedData(train, valid, max(1, len(train_labels) // config["batch_size"]),
                             int(tf.reduce_sum(train_ids.row_lengths())), len(train_labels))
+
+    def initialize(self, model, config, tokenizer, train_examples):
+        """`word_vectors`: every member's embedding starts from skip-gram vectors of the
+        subword pieces, learned from the training sentences and the unlabeled English of
+        `word_vector_corpora` (pieces never seen keep their random init)."""
+        if not config["word_vectors"]:
+            return None
+        texts = unlabeled_english(config["word_vector_corpora"], config["word_vector_limit"])
+        texts += [e["sentence"] for e in train_examples]
+        vectors, found = train_piece_vectors(
+            tokenizer, texts, config["embedding_dim"],
+            normalize=lambda t: SentimentClassifier.normalize(t, config["lowercase"]),
+            window=config["word_vector_window"], epochs=config["word_vector_epochs"],
+            seed=config["seed"])
+        for tower in model.towers:
+            table = tower.encoder.embedding.embeddings
+            table.assign(np.where(found[:, None], vectors, table.numpy()))
+        return {"word_vector_texts": len(texts), "word_vector_pieces": int(found.sum())}
 
     def loss(self, config):
         import keras

@@ -222,6 +222,13 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     initial_epoch = 0
     with strategy.scope():
         state = checkpoint.restore(model) if resumed else None
+        if state is None:
+            initialize_start = time.monotonic()
+            initialized = task.initialize(model, config, tokenizer, data["train"])
+            if initialized is not None:
+                seconds = time.monotonic() - initialize_start
+                budget.previous_seconds += seconds  # part of the training time
+                metric_log.log({**initialized, "initialize_seconds": seconds})
     run_id = distribution.synchronize(  # every worker trains the same; the chief's run id
         strategy, run_id, model, config=config, data=data["hash"],
         tokenizer=tokenizer.model_proto, epoch=int(state["epoch"]) if state else 0)
