@@ -17,6 +17,7 @@ from export.op_check import check_saved_model
 from zoo.config import ConfigError
 from zoo.data import data_dir
 from zoo.layers.pointer_generator_decoder import scatter_onto_vocabulary
+from zoo.models import catalog
 from zoo.models.pointer_generator import PointerGenerator, blocked_trigrams
 from zoo.text import BOS_ID, EOS_ID, SubwordTokenizer
 from zoo.training.losses import SmoothedSequenceLoss
@@ -386,3 +387,36 @@ def test_tiny_training_logs_rouge_and_heatmaps(tracking_dir, tmp_path):
     assert result.metrics["test_rouge1"] == metrics["test_rouge1"]
     loaded = keras.saving.load_model(result.model_path, compile=False)
     assert loaded.summarize(EMAILS[:1]) == result.model.summarize(EMAILS[:1])
+
+
+def test_word_vectors_start_each_members_shared_embedding_from_training_text_only():
+    require_aeslc()
+    from zoo.tasks import get_task
+
+    config = zoo.resolve_config("summarizer", {
+        **TINY, "members": 2, "train_limit": 300, "valid_size": 50, "word_vectors": True,
+        "word_vector_limit": 40, "word_vector_epochs": 1})
+    assert "summarization" not in config["word_vector_corpora"]  # it holds the valid e-mails
+    task = get_task("summarization")
+    examples = task.read_split(config, "train")
+    tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, examples), vocab_size=300)
+    model = catalog.get_builder("summarizer").build(config, tokenizer=tokenizer)
+    before = [w.numpy() for w in model.weights]
+    assert task.initialize(model, {**config, "word_vectors": False}, tokenizer, examples) is None
+    logged = task.initialize(model, config, tokenizer, examples)
+    # the other corpora's texts, then every training e-mail and subject line
+    assert logged["word_vector_texts"] == 3 * 40 + 2 * len(examples[0])
+    tables = {id(encoder.embedding.embeddings) for encoder, _, _ in model.member_layers()}
+    assert len(tables) == 2
+    changed = []
+    for weight, old in zip(model.weights, before):
+        new = weight.numpy()
+        if id(weight) not in tables:
+            np.testing.assert_array_equal(new, old, err_msg=weight.path)
+            continue
+        rows = np.flatnonzero((new != old).any(axis=1))
+        assert len(rows) == logged["word_vector_pieces"] > 0.5 * tokenizer.vocab_size
+        changed.append(new[rows])
+    np.testing.assert_array_equal(*changed)  # both members start from the same vectors
+    with pytest.raises(ConfigError, match="word_vector_epochs"):
+        zoo.resolve_config("summarizer", {"word_vector_epochs": 0})

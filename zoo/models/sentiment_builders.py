@@ -4,9 +4,9 @@ share data, training and every other key, so their runs compare side by side."""
 
 from zoo import attention as attention_lib
 from zoo.config import ConfigError
-from zoo.data.english_text import CORPORA
 from zoo.models.catalog import register_model
 from zoo.models.sentiment_classifier import STRUCTURED, SentimentClassifier
+from zoo.models.word_vector_keys import validate_word_vector_keys, word_vector_defaults
 
 # Monotonic attention is soft in training and hard at inference; pre-sigmoid noise (Raffel et
 # al. 2017 use std 1) drives its stopping probabilities to 0/1 so the two agree.
@@ -45,13 +45,9 @@ class SentimentBuilder:
             "dropout": 0.5,
             "word_dropout": 0.0,
             "members": 1,  # > 1: a deep ensemble of that many classifiers (mean probability)
-            # embedding init: skip-gram vectors (zoo/text/word_vectors.py) of the pieces,
-            # learned from the training sentences and these corpora's unlabeled English
-            "word_vectors": False,
-            "word_vector_corpora": ["qa", "summarization", "dialogsum", "mt"],
-            "word_vector_limit": None,  # texts per corpus (None: all)
-            "word_vector_window": 5,
-            "word_vector_epochs": 5,
+            # embedding init: skip-gram vectors of the pieces, learned from the training
+            # sentences and these corpora's unlabeled English
+            **word_vector_defaults(["qa", "summarization", "dialogsum", "mt"]),
             # training
             "batch_size": 64,
             "epochs": 10,
@@ -77,7 +73,7 @@ class SentimentBuilder:
     def validate(cls, config):
         for key in ("batch_size", "epochs", "vocab_size", "max_tokens", "valid_sentences",
                     "embedding_dim", "lstm_units", "hops", "attention_units", "mlp_units",
-                    "members", "word_vector_window", "word_vector_epochs"):
+                    "members"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
         for key in ("dropout", "word_dropout"):
@@ -95,11 +91,7 @@ class SentimentBuilder:
         if attention == STRUCTURED and config["attention_options"]:
             raise ConfigError(f"key 'attention_options' applies to zoo.attention layers; "
                               f"attention={STRUCTURED!r} takes attention_units, hops, penalty")
-        corpora = config["word_vector_corpora"]
-        unknown = sorted(set(corpora) - set(CORPORA)) if isinstance(corpora, list) else corpora
-        if unknown:
-            raise ConfigError(f"key 'word_vector_corpora': unknown {unknown}; choose from "
-                              f"{sorted(CORPORA)}")
+        validate_word_vector_keys(config)
         if config["dataset"] != "sst2":
             raise ConfigError(f"key 'dataset': the sentiment task reads 'sst2', got "
                               f"{config['dataset']!r}")

@@ -7,6 +7,7 @@ from zoo.config import ConfigError
 from zoo.models.catalog import register_model
 from zoo.models.pointer_generator import PointerGenerator
 from zoo.models.translator_base import DECODINGS
+from zoo.models.word_vector_keys import validate_word_vector_keys, word_vector_defaults
 
 DATASETS = ("aeslc", "dialogsum")  # the readers of zoo.tasks.summarization.SummarizationTask
 
@@ -19,6 +20,8 @@ class Summarizer:
     task = "summarization"
     dataset_defaults: ClassVar[dict] = {"dataset": "aeslc", "max_source_subwords": 200,
                                         "max_target_subwords": 32, "max_summary_length": 32}
+    # the other corpora: AESLC's own file holds the validation e-mails (held out of train)
+    word_vector_corpora = ("qa", "dialogsum", "mt")
 
     @classmethod
     def defaults(cls):
@@ -44,6 +47,9 @@ class Summarizer:
             "coverage_loss_weight": 1.0,
             "dropout": 0.1,
             "members": 1,  # > 1: a deep ensemble of that many pointer-generators
+            # embedding init: skip-gram vectors of the pieces, learned from the training
+            # split's sources and summaries and these corpora's unlabeled English
+            **word_vector_defaults(cls.word_vector_corpora),
             # decoding (summaries, validation and test ROUGE; export serves greedy_decode)
             "max_summary_length": 32,
             "max_length_ratio": 1.5,
@@ -82,6 +88,7 @@ class Summarizer:
                     "members"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
+        validate_word_vector_keys(config)
         if config["dataset"] not in DATASETS:
             raise ConfigError(f"key 'dataset' must be one of {', '.join(DATASETS)}, got "
                               f"{config['dataset']!r}")
@@ -136,3 +143,4 @@ class DialogSumSummarizer(Summarizer):
     name = "summarizer_dialogsum"
     dataset_defaults: ClassVar[dict] = {"dataset": "dialogsum", "max_source_subwords": 320,
                                         "max_target_subwords": 80, "max_summary_length": 96}
+    word_vector_corpora = ("qa", "summarization", "mt")

@@ -25,7 +25,7 @@ from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import register_task
 from zoo.tasks.base import PreparedData, Task, text_hash
 from zoo.tasks.translation import log_sample_table
-from zoo.text.word_vectors import train_piece_vectors
+from zoo.text.word_vectors import initialize_embeddings
 from zoo.training.translation_data import BUCKET_WIDTH, bucket_boundaries
 from zoo.viz import plot_attention
 
@@ -163,15 +163,9 @@ class SentimentTask(Task):
             return None
         texts = unlabeled_english(config["word_vector_corpora"], config["word_vector_limit"])
         texts += [e["sentence"] for e in train_examples]
-        vectors, found = train_piece_vectors(
-            tokenizer, texts, config["embedding_dim"],
-            normalize=lambda t: SentimentClassifier.normalize(t, config["lowercase"]),
-            window=config["word_vector_window"], epochs=config["word_vector_epochs"],
-            seed=config["seed"])
-        for tower in model.towers:
-            table = tower.encoder.embedding.embeddings
-            table.assign(np.where(found[:, None], vectors, table.numpy()))
-        return {"word_vector_texts": len(texts), "word_vector_pieces": int(found.sum())}
+        return initialize_embeddings(
+            [tower.encoder.embedding.embeddings for tower in model.towers], tokenizer, texts,
+            config, normalize=lambda t: SentimentClassifier.normalize(t, config["lowercase"]))
 
     def loss(self, config):
         import keras

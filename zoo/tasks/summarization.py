@@ -7,6 +7,7 @@ import tensorflow as tf
 from zoo import metrics
 from zoo.data.aeslc import load_aeslc
 from zoo.data.dialogsum import load_dialogsum
+from zoo.data.english_text import unlabeled_english
 from zoo.tasks import register_task
 from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
 from zoo.tasks.translation import (
@@ -16,6 +17,7 @@ from zoo.tasks.translation import (
     token_strings,
 )
 from zoo.text import BOS_ID, PAD_ID
+from zoo.text.word_vectors import initialize_embeddings
 from zoo.training.losses import SmoothedSequenceLoss
 from zoo.training.summarization_data import make_summary_dataset, tokenize_documents
 from zoo.training.translation_data import BUCKET_WIDTH
@@ -91,6 +93,21 @@ class SummarizationTask(Task):
                                      drop_remainder=False, pad_to_multiple=multiple)
         tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
         return PreparedData(train, valid, max(1, kept // config["batch_size"]), tokens, kept)
+
+    def initialize(self, model, config, tokenizer, train_examples):
+        """`word_vectors`: the shared source/summary embedding of every member starts from
+        skip-gram vectors of the pieces, learned from the training e-mails or dialogues and
+        their summaries (never the held-out validation ones) plus the unlabeled English of
+        `word_vector_corpora`."""
+        if not config["word_vectors"]:
+            return None
+        texts = unlabeled_english(config["word_vector_corpora"], config["word_vector_limit"])
+        texts += [*train_examples[0], *train_examples[1]]
+        lowercase = config["lowercase"]
+        return initialize_embeddings(
+            [encoder.embedding.embeddings for encoder, _, _ in model.member_layers()],
+            tokenizer, texts, config,
+            normalize=lambda t: tf.strings.lower(t, encoding="utf-8") if lowercase else t)
 
     def loss(self, config):
         # The model outputs normalised log-probabilities of the copy/generate mixture; the

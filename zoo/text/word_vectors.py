@@ -56,8 +56,16 @@ def train_piece_vectors(tokenizer, texts, dim, *, normalize=None, window=5, epoc
     return vectors, found
 
 
-def scaled_like(vectors, found, reference):
-    """`vectors` rescaled to the per-component std of `reference` (the layer's random init),
-    with rows not `found` taken from `reference`: the optimizer's step sizes stay calibrated."""
-    scale = float(np.std(reference)) / max(float(np.std(vectors[found])), 1e-12)
-    return np.where(found[:, None], vectors * scale, reference).astype(np.float32)
+def initialize_embeddings(tables, tokenizer, texts, config, normalize=None):
+    """Learns piece vectors from `texts` with the config's `word_vector_*` keys and writes
+    them into each embedding variable of `tables` (pieces never seen keep their init).
+
+    Returns the metrics to log: how many texts were read and how many pieces got a vector.
+    """
+    vectors, found = train_piece_vectors(
+        tokenizer, texts, config["embedding_dim"], normalize=normalize,
+        window=config["word_vector_window"], epochs=config["word_vector_epochs"],
+        seed=config["seed"])
+    for table in tables:
+        table.assign(np.where(found[:, None], vectors, table.numpy()))
+    return {"word_vector_texts": len(texts), "word_vector_pieces": int(found.sum())}
