@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import require_multi30k
 from zoo import tracking
-from zoo.training.callbacks import RunCheckpoint
+from zoo.config import ConfigError
+from zoo.training.callbacks import EpochTracker, RunCheckpoint
 
 
 @pytest.fixture()
@@ -68,6 +69,37 @@ def test_checkpoint_keeps_latest_and_best_and_restores_optimizer(tmp_path):
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 4
     for mine, theirs in zip(model.optimizer.variables, restored.optimizer.variables):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+
+
+@pytest.mark.parametrize("best_by, best_epoch", [("val_loss", 2), ("val_rouge1", 3)])
+def test_best_by_picks_the_kept_epoch(tmp_path, best_by, best_epoch):
+    # Scripted validation: the loss is lowest after epoch 2, the score highest after epoch 3.
+    scores = iter([{"val_loss": 3.0, "val_rouge1": 20.0}, {"val_loss": 2.0, "val_rouge1": 21.0},
+                   {"val_loss": 2.5, "val_rouge1": 24.0}, {"val_loss": 2.6, "val_rouge1": 22.0}])
+    model = _small_model()
+    checkpoint = RunCheckpoint(tmp_path / "checkpoints")
+    tracker = EpochTracker(lambda: next(scores), 10, checkpoint,
+                           log_metrics=lambda metrics, step: None, best_by=best_by)
+    model.fit(np.ones((8, 3)), np.zeros((8, 2)), batch_size=4, epochs=4, verbose=0,
+              callbacks=[tracker])
+    assert tracker.best_epoch == best_epoch
+    assert checkpoint.best_weights() == checkpoint.epoch_dir(best_epoch) / "state.weights.h5"
+    assert checkpoint.best_weights().exists()
+    # a resumed run goes on ranking by the same value
+    resumed = EpochTracker(dict, 10, best_by=best_by)
+    resumed.restore(checkpoint.latest())
+    assert resumed.best_epoch == best_epoch
+    assert resumed.best_value == tracker.history[best_epoch - 1][best_by]
+    assert not resumed.is_better(float("nan"))
+
+
+def test_best_by_names_a_validation_metric_of_the_task():
+    import zoo
+
+    assert zoo.resolve_config("summarizer", {"best_by": "val_rouge1"})["best_by"] == "val_rouge1"
+    assert zoo.resolve_config("sentiment")["best_by"] == "val_loss"
+    with pytest.raises(ConfigError, match="best_by.*val_loss, val_accuracy"):
+        zoo.resolve_config("sentiment", {"best_by": "val_rouge1"})
 
 
 def test_a_kill_mid_checkpoint_leaves_the_previous_one(tmp_path):

@@ -51,13 +51,13 @@ def resolve_config(name_or_path, overrides=None):
     # here because zoo.training imports this module.
     from zoo.training import distribution, trainer
 
-    defaults = {**distribution.DEFAULTS, **builder.defaults()}
+    defaults = {**distribution.DEFAULTS, **trainer.DEFAULTS, **builder.defaults()}
     resolved = config_lib.merge(defaults, file_config, str(path))
     resolved = config_lib.merge(resolved, overrides, "overrides")
     resolved["model"] = name
     builder.validate(resolved)
     distribution.validate(resolved)
-    trainer.ema_options(resolved)  # raises on a bad `ema_momentum`, before any run starts
+    trainer.validate(resolved)  # `best_by`, `ema_momentum`: raises before any run starts
     return resolved
 
 

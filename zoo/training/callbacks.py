@@ -92,8 +92,8 @@ class RunCheckpoint:
     optimizer's state, `state.json`: epoch, per-epoch metrics, best epoch, time budget),
     built under a temporary name and renamed into place; then `latest.json` (replaced
     atomically) points at it. A process killed at any moment leaves the previous complete
-    checkpoint as the latest. Only the latest and the best-by-validation-loss epochs are
-    kept: the best epoch's `state.weights.h5` holds the best weights.
+    checkpoint as the latest. Only the latest and the best epochs (lowest validation loss, or
+    the `best_by` score) are kept: the best epoch's `state.weights.h5` holds the best weights.
     """
 
     POINTER = "latest.json"
@@ -196,18 +196,21 @@ class EpochTracker(keras.callbacks.Callback):
         checkpoint: a `RunCheckpoint` (or None: no checkpoints).
         time_budget: the `TimeBudget` callback (its state goes into the checkpoint).
         log_metrics: callable `(metrics, step)`; default `mlflow.log_metrics`.
+        best_by: the epoch metric that picks the best epoch: `val_loss` (lowest) or a
+            validation task score such as `val_rouge1` (highest).
     """
 
     def __init__(self, evaluate, tokens_per_epoch, checkpoint=None, time_budget=None,
-                 log_metrics=None):
+                 log_metrics=None, best_by="val_loss"):
         super().__init__()
         self.evaluate = evaluate
+        self.best_by = best_by
         self.tokens_per_epoch = tokens_per_epoch
         self.checkpoint = checkpoint
         self.time_budget = time_budget
         self.log_metrics = log_metrics or (
             lambda metrics, step: mlflow.log_metrics(metrics, step=step))
-        self.best_val_loss = math.inf
+        self.best_value = None
         self.best_epoch = None
         self.history = []
 
@@ -215,12 +218,24 @@ class EpochTracker(keras.callbacks.Callback):
         """Continue from a checkpoint's state."""
         self.history = list(state.get("history", []))
         self.best_epoch = state.get("best_epoch")
-        best = state.get("best_val_loss")
-        self.best_val_loss = math.inf if best is None else float(best)
+        if state.get("best_by", "val_loss") == self.best_by:
+            # checkpoints before the `best_by` key stored the loss as `best_val_loss`
+            self.best_value = state.get("best_value", state.get("best_val_loss"))
+        elif self.best_epoch:  # the run resumes under another criterion: re-rank its epochs
+            entry = self.history[self.best_epoch - 1] if self.history else {}
+            self.best_value = entry.get(self.best_by)
+
+    def is_better(self, value):
+        """`value` of `best_by` beats the best so far: a lower loss, a higher task score."""
+        if value is None or math.isnan(value):
+            return False
+        if self.best_value is None:
+            return True
+        return value < self.best_value if self.best_by == "val_loss" else value > self.best_value
 
     def state(self, epoch):
         state = {"epoch": epoch, "history": self.history, "best_epoch": self.best_epoch,
-                 "best_val_loss": None if math.isinf(self.best_val_loss) else self.best_val_loss}
+                 "best_by": self.best_by, "best_value": self.best_value}
         if self.time_budget is not None:
             state["time_budget"] = self.time_budget.state()
         return state
@@ -246,8 +261,8 @@ class EpochTracker(keras.callbacks.Callback):
         metrics["target_tokens_per_second"] = self.tokens_per_epoch * fraction / seconds
         metrics.update(self.evaluate())
         self.history.append({"epoch": epoch + 1, **metrics})
-        if metrics.get("val_loss", math.inf) < self.best_val_loss:
-            self.best_val_loss = metrics["val_loss"]
+        if self.is_better(metrics.get(self.best_by)):
+            self.best_value = metrics[self.best_by]
             self.best_epoch = epoch + 1
         if self.checkpoint is not None:
             self.checkpoint.save(self.model, self.state(epoch + 1))

@@ -214,7 +214,8 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     # weights too) see the moving average; the next epoch trains on the raw weights again.
     swap_ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
     tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
-                           log_metrics=lambda values, step: metric_log.log(values, step))
+                           log_metrics=lambda values, step: metric_log.log(values, step),
+                           best_by=config["best_by"])
     logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
     if not {"config.yaml", "tokenizer"} <= logged:  # a resumed run keeps what it logged
         _log_setup_artifacts(config, tokenizer, artifacts)
@@ -288,6 +289,23 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
           flush=True)
     return TrainingResult(run_id, model, config, final, model_path, tracker.history,
                           model_version=version.version)
+
+
+# Keys every model takes (merged under its builder's defaults by `zoo.resolve_config`).
+DEFAULTS = {
+    # the epoch whose weights are kept, evaluated and exported: lowest `val_loss`, or the
+    # highest validation task score, `val_<headline>` (val_bleu, val_rouge1, val_accuracy, ...)
+    "best_by": "val_loss",
+}
+
+
+def validate(config):
+    """Raises ConfigError on a bad trainer key (before any run starts)."""
+    ema_options(config)
+    choices = ("val_loss", f"val_{get_task(config['task']).headline}")
+    if config["best_by"] not in choices:
+        raise ConfigError(f"key 'best_by' must be one of {', '.join(choices)}, got "
+                          f"{config['best_by']!r}")
 
 
 def ema_options(config):
