@@ -62,3 +62,31 @@ def trained_translator(tracking_dir, tmp_path_factory, training_tempdir):
     finally:
         os.chdir(old_cwd)
         tempfile.tempdir = old_tempdir
+
+
+def check_word_vector_init(task, model, config, tokenizer, examples, tables):
+    """Runs `task.initialize` with `word_vectors` off (a no-op) and on; checks that only the
+    embedding variables `tables` changed (one per member), all in the same rows (never the
+    padding row) to the same vectors. Returns the metrics it logged."""
+    import numpy as np
+
+    before = [weight.numpy() for weight in model.weights]
+    assert task.initialize(model, {**config, "word_vectors": False}, tokenizer, examples) is None
+    logged = task.initialize(model, config, tokenizer, examples)
+    table_ids = {id(table) for table in tables}
+    assert len(table_ids) == config["members"]
+    changed = []
+    for weight, old in zip(model.weights, before):
+        new = weight.numpy()
+        if id(weight) not in table_ids:
+            np.testing.assert_array_equal(new, old, err_msg=weight.path)
+            continue
+        rows = np.flatnonzero((new != old).any(axis=1))
+        assert len(rows) == logged["word_vector_pieces"] > 0.5 * tokenizer.vocab_size
+        assert 0 not in rows  # padding never occurs: it keeps its init
+        changed.append((rows, new[rows]))
+    assert len(changed) == len(table_ids)
+    for rows, vectors in changed[1:]:  # every member starts from the same vectors
+        np.testing.assert_array_equal(rows, changed[0][0])
+        np.testing.assert_array_equal(vectors, changed[0][1])
+    return logged

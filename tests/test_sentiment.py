@@ -15,6 +15,7 @@ import serving
 import zoo
 from export import export_model
 from export.op_check import check_saved_model
+from tests.conftest import check_word_vector_init
 from tests.layer_test_case import padding_mask, run_pooling_layer_test
 from zoo import attention as attention_lib
 from zoo.config import CONFIG_DIR, ConfigError
@@ -226,24 +227,10 @@ def test_word_vectors_start_every_members_embedding_and_nothing_else():
     examples = task.read_split(config, "train")
     tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, examples), vocab_size=300)
     model = catalog.get_builder("sentiment").build(config, tokenizer=tokenizer)
-    before = [w.numpy() for w in model.weights]
-    assert task.initialize(model, {**config, "word_vectors": False}, tokenizer, examples) is None
-    logged = task.initialize(model, config, tokenizer, examples)
+    logged = check_word_vector_init(
+        task, model, config, tokenizer, examples,
+        [tower.encoder.embedding.embeddings for tower in model.towers])
     assert logged["word_vector_texts"] == 4 * 50 + len(examples)
-    tables = {id(tower.encoder.embedding.embeddings) for tower in model.towers}
-    changed_rows = []
-    for weight, old in zip(model.weights, before):
-        new = weight.numpy()
-        if id(weight) not in tables:
-            np.testing.assert_array_equal(new, old, err_msg=weight.path)
-            continue
-        rows = np.flatnonzero((new != old).any(axis=1))
-        assert len(rows) == logged["word_vector_pieces"] > 0.5 * tokenizer.vocab_size
-        assert 0 not in rows  # padding never occurs: it keeps its init
-        changed_rows.append((rows, new[rows]))
-    [(rows_a, vectors_a), (rows_b, vectors_b)] = changed_rows  # both members, same vectors
-    np.testing.assert_array_equal(rows_a, rows_b)
-    np.testing.assert_array_equal(vectors_a, vectors_b)
 
 
 def test_raw_text_is_normalized_like_sst():
