@@ -30,6 +30,8 @@ TINY_TRAINING = {
     "max_source_subwords": 48, "max_target_subwords": 12, "max_summary_length": 12,
     "batch_size": 32, "epochs": 2, "learning_rate": 0.01, "warmup_steps": 5,
     "val_rouge_limit": 24, "heatmaps": 2, "samples": 4,
+    # configs/summarizer.yaml learns word vectors first: from a few texts of each corpus here
+    "word_vector_limit": 50, "word_vector_epochs": 1,
 }
 EMAILS = ["Please send me the Q3 budget report before Friday.",
           "The meeting with Enron legal has moved to Monday at 10 am.",
@@ -380,6 +382,12 @@ def test_tiny_training_logs_rouge_and_heatmaps(tracking_dir, tmp_path):
     for key in ("val_rouge1", "val_rouge2", "val_rougeL", "test_rouge1", "test_rougeL"):
         assert 0.0 <= metrics[key] <= 100.0, key
     assert run.data.tags["zoo.task"] == "summarization"
+    # the YAML's choices: word vectors before the first epoch, the kept epoch by val ROUGE-1
+    assert metrics["word_vector_pieces"] > 100 and metrics["initialize_seconds"] > 0
+    assert run.data.params["best_by"] == "val_rouge1"
+    history = mlflow.MlflowClient().get_metric_history(result.run_id, "val_rouge1")
+    val_rouge1 = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert metrics["best_epoch"] == 1 + max(range(len(val_rouge1)), key=val_rouge1.__getitem__)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id,
                                                                         "attention")}
     assert "attention/summary_00.png" in artifacts
