@@ -383,7 +383,9 @@ def test_tiny_training_logs_rouge_and_heatmaps(tracking_dir, tmp_path):
         assert 0.0 <= metrics[key] <= 100.0, key
     assert run.data.tags["zoo.task"] == "summarization"
     # the YAML's choices: word vectors before the first epoch, the kept epoch by val ROUGE-1
-    assert metrics["word_vector_pieces"] > 100 and metrics["initialize_seconds"] > 0
+    # (learned within the run's training time)
+    assert metrics["word_vector_pieces"] > 100
+    assert 0 < metrics["initialize_seconds"] < metrics["train_seconds"]
     assert run.data.params["best_by"] == "val_rouge1"
     history = mlflow.MlflowClient().get_metric_history(result.run_id, "val_rouge1")
     val_rouge1 = [m.value for m in sorted(history, key=lambda m: m.step)]
