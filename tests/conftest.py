@@ -64,12 +64,27 @@ def trained_translator(tracking_dir, tmp_path_factory, training_tempdir):
         tempfile.tempdir = old_tempdir
 
 
-def check_word_vector_init(task, model, config, tokenizer, examples, tables):
-    """Runs `task.initialize` with `word_vectors` off (a no-op) and on; checks that only the
-    embedding variables `tables` changed (one per member), all in the same rows (never the
-    padding row) to the same vectors. Returns the metrics it logged."""
+def check_word_vector_init(name, overrides, embeddings_of):
+    """Builds model `name` (config + `overrides`, a 300-piece tokenizer of its training split)
+    and runs its task's `initialize` with `word_vectors` off (a no-op) and on; checks that only
+    the embedding variables `embeddings_of(model)` changed (one per member), all in the same
+    rows (never the padding row) to the same vectors.
+
+    Returns `(config, training examples, the metrics it logged)`.
+    """
     import numpy as np
 
+    import zoo
+    from zoo.models import catalog
+    from zoo.tasks import get_task
+    from zoo.text import SubwordTokenizer
+
+    config = zoo.resolve_config(name, {**overrides, "word_vectors": True})
+    task = get_task(config["task"])
+    examples = task.read_split(config, "train")
+    tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, examples), vocab_size=300)
+    model = catalog.get_builder(name).build(config, tokenizer=tokenizer)
+    tables = embeddings_of(model)
     before = [weight.numpy() for weight in model.weights]
     assert task.initialize(model, {**config, "word_vectors": False}, tokenizer, examples) is None
     logged = task.initialize(model, config, tokenizer, examples)
@@ -89,4 +104,4 @@ def check_word_vector_init(task, model, config, tokenizer, examples, tables):
     for rows, vectors in changed[1:]:  # every member starts from the same vectors
         np.testing.assert_array_equal(rows, changed[0][0])
         np.testing.assert_array_equal(vectors, changed[0][1])
-    return logged
+    return config, examples, logged

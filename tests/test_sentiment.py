@@ -22,10 +22,9 @@ from zoo.config import CONFIG_DIR, ConfigError
 from zoo.data import data_dir
 from zoo.layers import AttentionPooling, StructuredSelfAttention
 from zoo.layers.structured_self_attention import frobenius_penalty
-from zoo.models import catalog
 from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import get_task
-from zoo.text import UNK_ID, SubwordTokenizer
+from zoo.text import UNK_ID
 from zoo.training import train
 
 TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
@@ -220,16 +219,10 @@ def test_bad_configs_name_the_key():
 
 def test_word_vectors_start_every_members_embedding_and_nothing_else():
     require_sst2()
-    config = zoo.resolve_config("sentiment", {
-        **TINY, "members": 2, "train_limit": 2000, "valid_sentences": 20, "word_vectors": True,
-        "word_vector_limit": 50, "word_vector_epochs": 1})
-    task = get_task("sentiment")
-    examples = task.read_split(config, "train")
-    tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, examples), vocab_size=300)
-    model = catalog.get_builder("sentiment").build(config, tokenizer=tokenizer)
-    logged = check_word_vector_init(
-        task, model, config, tokenizer, examples,
-        [tower.encoder.embedding.embeddings for tower in model.towers])
+    _, examples, logged = check_word_vector_init(
+        "sentiment", {**TINY, "members": 2, "train_limit": 2000, "valid_sentences": 20,
+                      "word_vector_limit": 50, "word_vector_epochs": 1},
+        lambda model: [tower.encoder.embedding.embeddings for tower in model.towers])
     assert logged["word_vector_texts"] == 4 * 50 + len(examples)
 
 
@@ -359,7 +352,6 @@ def test_no_xla_export_serves_the_same(exported, trained, tmp_path):
 
 def test_export_scores_like_the_model(exported, trained):
     """`zoo evaluate EXPORT`: the served signature's accuracy is the Keras model's."""
-    from zoo.tasks import get_task
 
     _, path = exported
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]

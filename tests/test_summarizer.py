@@ -18,7 +18,6 @@ from tests.conftest import check_word_vector_init
 from zoo.config import ConfigError
 from zoo.data import data_dir
 from zoo.layers.pointer_generator_decoder import scatter_onto_vocabulary
-from zoo.models import catalog
 from zoo.models.pointer_generator import PointerGenerator, blocked_trigrams
 from zoo.text import BOS_ID, EOS_ID, SubwordTokenizer
 from zoo.training.losses import SmoothedSequenceLoss
@@ -402,19 +401,11 @@ def test_tiny_training_logs_rouge_and_heatmaps(tracking_dir, tmp_path):
 
 def test_word_vectors_start_each_members_shared_embedding_from_training_text_only():
     require_aeslc()
-    from zoo.tasks import get_task
-
-    config = zoo.resolve_config("summarizer", {
-        **TINY, "members": 2, "train_limit": 300, "valid_size": 50, "word_vectors": True,
-        "word_vector_limit": 40, "word_vector_epochs": 1})
+    config, examples, logged = check_word_vector_init(
+        "summarizer", {**TINY, "members": 2, "train_limit": 300, "valid_size": 50,
+                       "word_vector_limit": 40, "word_vector_epochs": 1},
+        lambda model: [encoder.embedding.embeddings for encoder, _, _ in model.member_layers()])
     assert "summarization" not in config["word_vector_corpora"]  # it holds the valid e-mails
-    task = get_task("summarization")
-    examples = task.read_split(config, "train")
-    tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, examples), vocab_size=300)
-    model = catalog.get_builder("summarizer").build(config, tokenizer=tokenizer)
-    logged = check_word_vector_init(
-        task, model, config, tokenizer, examples,
-        [encoder.embedding.embeddings for encoder, _, _ in model.member_layers()])
     # the other corpora's texts, then every training e-mail and subject line
     assert logged["word_vector_texts"] == 3 * 40 + 2 * len(examples[0])
     with pytest.raises(ConfigError, match="word_vector_epochs"):

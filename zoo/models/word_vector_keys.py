@@ -22,7 +22,10 @@ def validate_word_vector_keys(config):
         if config[key] <= 0:
             raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
     corpora = config["word_vector_corpora"]
-    unknown = sorted(set(corpora) - set(CORPORA)) if isinstance(corpora, list) else corpora
+    if not isinstance(corpora, list):
+        raise ConfigError(f"key 'word_vector_corpora' must be a list of names from "
+                          f"{sorted(CORPORA)}, got {corpora!r}")
+    unknown = sorted(set(corpora) - set(CORPORA))
     if unknown:
         raise ConfigError(f"key 'word_vector_corpora': unknown {unknown}; choose from "
                           f"{sorted(CORPORA)}")

@@ -19,7 +19,6 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import metrics
-from zoo.data.english_text import unlabeled_english
 from zoo.data.sst2 import load_sst2
 from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import register_task
@@ -159,13 +158,10 @@ class SentimentTask(Task):
         """`word_vectors`: every member's embedding starts from skip-gram vectors of the
         subword pieces, learned from the training sentences and the unlabeled English of
         `word_vector_corpora` (pieces never seen keep their random init)."""
-        if not config["word_vectors"]:
-            return None
-        texts = unlabeled_english(config["word_vector_corpora"], config["word_vector_limit"])
-        texts += [e["sentence"] for e in train_examples]
         return initialize_embeddings(
-            [tower.encoder.embedding.embeddings for tower in model.towers], tokenizer, texts,
-            config, normalize=lambda t: SentimentClassifier.normalize(t, config["lowercase"]))
+            [tower.encoder.embedding.embeddings for tower in model.towers], tokenizer,
+            [e["sentence"] for e in train_examples], config,
+            normalize=lambda t: SentimentClassifier.normalize(t, config["lowercase"]))
 
     def loss(self, config):
         import keras

@@ -7,7 +7,6 @@ import tensorflow as tf
 from zoo import metrics
 from zoo.data.aeslc import load_aeslc
 from zoo.data.dialogsum import load_dialogsum
-from zoo.data.english_text import unlabeled_english
 from zoo.tasks import register_task
 from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
 from zoo.tasks.translation import (
@@ -99,14 +98,10 @@ class SummarizationTask(Task):
         skip-gram vectors of the pieces, learned from the training e-mails or dialogues and
         their summaries (never the held-out validation ones) plus the unlabeled English of
         `word_vector_corpora`."""
-        if not config["word_vectors"]:
-            return None
-        texts = unlabeled_english(config["word_vector_corpora"], config["word_vector_limit"])
-        texts += [*train_examples[0], *train_examples[1]]
         lowercase = config["lowercase"]
         return initialize_embeddings(
             [encoder.embedding.embeddings for encoder, _, _ in model.member_layers()],
-            tokenizer, texts, config,
+            tokenizer, [*train_examples[0], *train_examples[1]], config,
             normalize=lambda t: tf.strings.lower(t, encoding="utf-8") if lowercase else t)
 
     def loss(self, config):

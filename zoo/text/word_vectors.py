@@ -9,6 +9,8 @@ import gensim
 import numpy as np
 import tensorflow as tf
 
+from zoo.data.english_text import unlabeled_english
+
 TOKENIZE_CHUNK = 4096  # texts per in-graph tokenizer call
 
 
@@ -56,12 +58,19 @@ def train_piece_vectors(tokenizer, texts, dim, *, normalize=None, window=5, epoc
     return vectors, found
 
 
-def initialize_embeddings(tables, tokenizer, texts, config, normalize=None):
-    """Learns piece vectors from `texts` with the config's `word_vector_*` keys and writes
-    them into each embedding variable of `tables` (pieces never seen keep their init).
+def initialize_embeddings(tables, tokenizer, own_texts, config, normalize=None):
+    """With the config's `word_vectors` on: learns piece vectors from the unlabeled English of
+    `word_vector_corpora` plus the task's `own_texts` (its training split), with the
+    `word_vector_*` keys, and writes them into each embedding variable of `tables` (pieces
+    never seen keep their init).
 
-    Returns the metrics to log: how many texts were read and how many pieces got a vector.
+    Returns the metrics to log (how many texts were read, how many pieces got a vector), or
+    None when `word_vectors` is off and nothing was changed.
     """
+    if not config["word_vectors"]:
+        return None
+    texts = unlabeled_english(config["word_vector_corpora"], config["word_vector_limit"])
+    texts += list(own_texts)
     vectors, found = train_piece_vectors(
         tokenizer, texts, config["embedding_dim"], normalize=normalize,
         window=config["word_vector_window"], epochs=config["word_vector_epochs"],

@@ -218,12 +218,9 @@ class EpochTracker(keras.callbacks.Callback):
         """Continue from a checkpoint's state."""
         self.history = list(state.get("history", []))
         self.best_epoch = state.get("best_epoch")
-        if state.get("best_by", "val_loss") == self.best_by:
-            # checkpoints before the `best_by` key stored the loss as `best_val_loss`
-            self.best_value = state.get("best_value", state.get("best_val_loss"))
-        elif self.best_epoch:  # the run resumes under another criterion: re-rank its epochs
-            entry = self.history[self.best_epoch - 1] if self.history else {}
-            self.best_value = entry.get(self.best_by)
+        # A run resumes with its own config, so its own `best_by`; checkpoints written before
+        # that key ranked by the loss and stored it as `best_val_loss`.
+        self.best_value = state.get("best_value", state.get("best_val_loss"))
 
     def is_better(self, value):
         """`value` of `best_by` beats the best so far: a lower loss, a higher task score."""
