@@ -352,7 +352,6 @@ def test_no_xla_export_serves_the_same(exported, trained, tmp_path):
 
 def test_export_scores_like_the_model(exported, trained):
     """`zoo evaluate EXPORT`: the served signature's accuracy is the Keras model's."""
-
     _, path = exported
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     task = get_task("sentiment")
