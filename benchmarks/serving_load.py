@@ -66,10 +66,11 @@ def _prepare_repository(saved_model: str | None, model: str, workdir: Path) -> P
 
         fixtures.build_translator(repo / model / "1", tag="1")
         return repo
+    from serving.versions import version_dirs
+
     source = Path(saved_model).resolve()
     if not (source / "saved_model.pb").exists():  # a base path: take its newest version
-        versions = sorted((int(p.name) for p in source.iterdir() if p.name.isdigit()),
-                          reverse=True)
+        versions = sorted(version_dirs(source), reverse=True)
         if not versions:
             raise SystemExit(f"{source} has no saved_model.pb and no version directories")
         source = source / str(versions[0])

@@ -5,13 +5,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from serving.versions import version_dirs
+
 
 def versions(model_root):
-    """Integer versions present under `model_root` (TF Serving ignores other names)."""
-    root = Path(model_root)
-    if not root.is_dir():
-        return []
-    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit())
+    """Integer versions present under `model_root` (TF Serving ignores other names, and so do
+    we: `serving.versions.parse_version`)."""
+    return sorted(version_dirs(model_root))
 
 
 def next_version(model_root):

@@ -38,6 +38,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving import warmup
 from serving.tensors import ServingError, invalid, not_found
+from serving.versions import version_dirs
 
 log = logging.getLogger("serving")
 
@@ -222,16 +223,9 @@ def configs_from_proto(config: model_server_config_pb2.ModelServerConfig,
 
 # --------------------------------------------------------------------------- manager
 
-def _is_version_dir(entry: os.DirEntry) -> bool:
-    return entry.name.isdigit() and entry.is_dir()
-
-
 def list_versions(base_path: Path) -> dict[int, Path]:
-    try:
-        with os.scandir(base_path) as entries:
-            return {int(e.name): Path(e.path) for e in entries if _is_version_dir(e)}
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return {}
+    """``{version: path}`` under ``base_path``; names that are not versions are skipped."""
+    return version_dirs(base_path)
 
 
 def _fingerprint(path: Path) -> tuple:

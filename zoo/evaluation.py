@@ -30,7 +30,7 @@ def export_version_dir(source):
     if (path / "saved_model.pb").is_file():
         return path
     if path.is_dir():
-        versions = [p for p in path.iterdir() if p.name.isdigit()
+        versions = [p for p in path.iterdir() if p.name.isascii() and p.name.isdigit()
                     and (p / "saved_model.pb").is_file()]
         if versions:
             return max(versions, key=lambda p: int(p.name))

@@ -20,6 +20,8 @@ from pathlib import Path
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.versions import version_dirs
+
 HERE = Path(__file__).resolve().parent
 BATCHING_PARAMETERS_FILE = HERE / "batching_parameters.txt"
 MONITORING_CONFIG_FILE = HERE / "monitoring.config"
@@ -39,17 +41,8 @@ __all__ = [
 
 def complete_versions(model_dir: str | os.PathLike) -> list[int]:
     """Integer version directories of a model that hold a ``saved_model.pb``, ascending."""
-    versions = []
-    try:
-        entries = list(os.scandir(model_dir))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    for entry in entries:
-        if entry.name.isdigit() and entry.is_dir():
-            path = Path(entry.path)
-            if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
-                versions.append(int(entry.name))
-    return sorted(versions)
+    return sorted(version for version, path in version_dirs(model_dir).items()
+                  if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists())
 
 
 def auto_labels(versions: list[int]) -> dict[str, int]:
