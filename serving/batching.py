@@ -25,6 +25,10 @@ Like TF Serving, a request's outputs come back with the trailing dimensions of t
 (e.g. ``source_tokens`` padded to the longest sentence in the batch). Differences: a request
 larger than ``max_batch_size`` is run on its own instead of being rejected, and when a batch
 fails each of its requests is retried alone so that one bad request cannot fail the others.
+
+Deadlines: a caller waits for its rows at most until its :class:`~serving.admission.Deadline`;
+a task whose deadline passed or whose RPC was cancelled while it was queued is dropped when a
+batch thread dequeues it, so no model time is spent on answers nobody will read.
 """
 
 from __future__ import annotations
@@ -35,11 +39,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import grpc
 import numpy as np
 from google.protobuf import text_format
 
+from serving.admission import Deadline
 from serving.protos import BatchingParameters
 from serving.tensors import ServingError
 
@@ -120,6 +126,19 @@ class _Task:
     shape_key: tuple
     future: Future
     enqueued: float
+    deadline: Deadline = dataclasses.field(default_factory=Deadline)
+    abandoned: bool = False  # its caller stopped waiting (deadline): drop it
+
+    def expired(self) -> ServingError | None:
+        """Why this task must not run any more, or None."""
+        if self.abandoned:
+            return ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                "deadline exceeded while queued for batching")
+        try:
+            self.deadline.check("the batched request")
+        except ServingError as error:
+            return error
+        return None
 
 
 class _Queue:
@@ -161,18 +180,21 @@ class BatchScheduler:
         self._cv = threading.Condition()
         self._queues: dict[tuple, _Queue] = {}
         self._closed = False
+        self.batches_run = 0
+        self.batch_elements = 0
+        self.dropped = 0  # tasks dropped because their deadline passed or RPC was cancelled
         self._threads = [threading.Thread(target=self._work, name=f"serving-batch-{i}",
                                           daemon=True)
                          for i in range(options.num_batch_threads)]
         for thread in self._threads:
             thread.start()
-        self.batches_run = 0
-        self.batch_elements = 0
 
     # -- caller side
     def run(self, key: tuple, run: RunFn, inputs: dict[str, np.ndarray],
-            timeout: float | None = None) -> dict[str, np.ndarray]:
-        """Runs ``run(inputs)`` as part of a batch; blocks until this request's rows are back."""
+            deadline: Deadline | None = None) -> dict[str, np.ndarray]:
+        """Runs ``run(inputs)`` as part of a batch; blocks until this request's rows are back
+        or ``deadline`` passes (DEADLINE_EXCEEDED; the queued task is then dropped)."""
+        deadline = deadline or Deadline()
         sizes = {a.shape[0] for a in inputs.values() if a.ndim >= 1}
         scalar = any(a.ndim == 0 for a in inputs.values())
         if len(sizes) != 1 or scalar:
@@ -181,7 +203,7 @@ class BatchScheduler:
         if size > self.options.max_batch_size:
             return run(inputs)
         task = _Task(inputs, size, _shape_key(inputs, self.options.pad_variable_length_inputs),
-                     Future(), time.monotonic())
+                     Future(), time.monotonic(), deadline)
         with self._cv:
             if self._closed:
                 raise ServingError(grpc.StatusCode.UNAVAILABLE, "batch scheduler is shut down")
@@ -196,7 +218,12 @@ class BatchScheduler:
             queue.tasks.append(task)
             queue.pending += size
             self._cv.notify()
-        return task.future.result(timeout)
+        try:
+            return task.future.result(deadline.remaining())
+        except FutureTimeout:
+            task.abandoned = True
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                               "deadline exceeded while waiting for the batch to run") from None
 
     # -- batch threads
     def _ready_queue(self, now: float) -> tuple[_Queue | None, float | None]:
@@ -214,6 +241,19 @@ class BatchScheduler:
             else:
                 wait = due - now if wait is None else min(wait, due - now)
         return best, wait
+
+    def _drop_expired(self, queue: _Queue) -> None:
+        """Answers and removes the tasks nobody waits for any more (called under the lock)."""
+        alive = collections.deque()
+        for task in queue.tasks:
+            error = task.expired()
+            if error is None:
+                alive.append(task)
+            else:
+                queue.pending -= task.size
+                self.dropped += 1
+                task.future.set_exception(error)
+        queue.tasks = alive
 
     def _take(self, queue: _Queue) -> list[_Task]:
         first = queue.tasks.popleft()
@@ -240,7 +280,10 @@ class BatchScheduler:
                         return
                     queue, wait = self._ready_queue(time.monotonic())
                     if queue is not None:
-                        break
+                        self._drop_expired(queue)
+                        if queue.tasks:
+                            break
+                        continue
                     self._cv.wait(wait)
                 batch = self._take(queue)
                 for key in [k for k, q in self._queues.items() if not q.tasks and q is queue]:

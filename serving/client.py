@@ -10,7 +10,7 @@ Only public TF Serving messages and stubs are used (``PredictRequest`` over
         client.translate("luong_translator", ["Ein Mann fährt Fahrrad."])
         client.predict("luong_translator", {"text": ["Ein Mann fährt Fahrrad."]})["attention"]
 
-Calls are retried on UNAVAILABLE with exponential backoff (``retries`` extra attempts), each
+Calls are retried on UNAVAILABLE and RESOURCE_EXHAUSTED with exponential backoff (``retries`` extra attempts), each
 attempt has a deadline (``timeout``, overridable per call), and inputs with more than
 ``max_batch_size`` rows are sent as several requests whose outputs are joined again (padding
 trailing dimensions, e.g. ``attention``, to the largest with zeros / empty strings).
@@ -52,6 +52,10 @@ class ServingError(RuntimeError):
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+
+
+def _pem(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 def _as_strings(texts: str | Iterable[str]) -> list[str]:
@@ -116,23 +120,48 @@ class Client:
         max_batch_size: most rows per request; larger inputs are split (``None``: never).
         max_message_size: largest request/response in bytes.
         channel: an existing ``grpc.Channel`` to use instead of creating one.
+        credentials: ``grpc.ChannelCredentials`` for a TLS channel; or build them from
+        root_certificates, private_key, certificate_chain: PEM bytes (or str) of the CA that
+            signed the server's certificate, and the client's own key and certificate for
+            mutual TLS (``SSLConfig.client_verify`` on the server).
+        server_name: the name to check the server's certificate against, when it differs from
+            the host in ``target`` (``grpc.ssl_target_name_override``).
+        retry_codes: status codes retried with backoff: UNAVAILABLE (server starting, batching
+            queue full) and RESOURCE_EXHAUSTED (admission control: server overloaded).
     """
 
     def __init__(self, target: str, timeout: float = 10.0, retries: int = 3, *,
                  max_batch_size: int | None = 64, backoff: float = 0.1, max_backoff: float = 2.0,
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                 channel: grpc.Channel | None = None):
+                 channel: grpc.Channel | None = None,
+                 credentials: grpc.ChannelCredentials | None = None,
+                 root_certificates: bytes | str | None = None,
+                 private_key: bytes | str | None = None,
+                 certificate_chain: bytes | str | None = None,
+                 server_name: str | None = None,
+                 retry_codes: Iterable[grpc.StatusCode] = (grpc.StatusCode.UNAVAILABLE,
+                                                           grpc.StatusCode.RESOURCE_EXHAUSTED)):
         self.target = target
         self.timeout = timeout
         self.retries = retries
         self.max_batch_size = max_batch_size
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.retry_codes = frozenset(retry_codes)
         self._owns_channel = channel is None
-        self.channel = channel or grpc.insecure_channel(target, options=[
-            ("grpc.max_send_message_length", max_message_size),
-            ("grpc.max_receive_message_length", max_message_size),
-        ])
+        options = [("grpc.max_send_message_length", max_message_size),
+                   ("grpc.max_receive_message_length", max_message_size)]
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        if credentials is None and (root_certificates or private_key or certificate_chain):
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=_pem(root_certificates), private_key=_pem(private_key),
+                certificate_chain=_pem(certificate_chain))
+        if channel is None:
+            channel = (grpc.secure_channel(target, credentials, options=options)
+                       if credentials is not None
+                       else grpc.insecure_channel(target, options=options))
+        self.channel = channel
         self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self.channel)
         self._health = health_pb2_grpc.HealthStub(self.channel)
@@ -156,7 +185,7 @@ class Client:
                 return method(request, timeout=deadline)
             except grpc.RpcError as error:
                 code = error.code() if hasattr(error, "code") else grpc.StatusCode.UNKNOWN
-                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
+                if code in self.retry_codes and attempt < self.retries:
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 2, self.max_backoff)
                     continue

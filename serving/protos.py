@@ -1,8 +1,9 @@
 """TF Serving config messages that the ``tensorflow-serving-api`` wheel does not ship.
 
 ``tensorflow.serving.BatchingParameters`` (``servables/tensorflow/session_bundle_config.proto``,
-fields 1-7) and ``tensorflow.serving.MonitoringConfig`` / ``PrometheusConfig``
-(``config/monitoring_config.proto``) are rebuilt here from descriptors with the upstream package,
+fields 1-7), ``tensorflow.serving.MonitoringConfig`` / ``PrometheusConfig``
+(``config/monitoring_config.proto``) and ``tensorflow.serving.SSLConfig``
+(``config/ssl_config.proto``, what ``--ssl_config_file`` reads) are rebuilt here from descriptors with the upstream package,
 message and field names, numbers and types, so their text format (what
 ``--batching_parameters_file`` and ``--monitoring_config_file`` read) and wire format are the
 same as the real ones. If a future wheel ships them, those classes are used instead.
@@ -67,8 +68,18 @@ def _build():
         _add(config, "prometheus_config", 1, _F.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig")
         pool.Add(file)
         monitoring = _existing("tensorflow.serving.MonitoringConfig")
+    if _existing("tensorflow.serving.SSLConfig") is None:
+        file = descriptor_pb2.FileDescriptorProto(
+            name="attention_zoo/tensorflow_serving/config/ssl_config.proto",
+            package="tensorflow.serving", syntax="proto3")
+        ssl = file.message_type.add(name="SSLConfig")
+        for number, name in enumerate(["server_key", "server_cert", "custom_ca"], start=1):
+            _add(ssl, name, number, _F.TYPE_STRING)
+        _add(ssl, "client_verify", 4, _F.TYPE_BOOL)
+        pool.Add(file)
     return batching, monitoring
 
 
 BatchingParameters, MonitoringConfig = _build()
+SSLConfig = _existing("tensorflow.serving.SSLConfig")
 PrometheusConfig = _existing("tensorflow.serving.PrometheusConfig")

@@ -11,17 +11,24 @@ Three ways to say what to serve, as in ``tensorflow_model_server``:
 
 The :class:`ModelManager` polls every ``poll_interval`` seconds. A new version is loaded off the
 request path and swapped in atomically; a retired one is only dropped from the table, so requests
-already holding it finish normally. A version that fails to load (corrupt, half written) is logged,
-reported by GetModelStatus as END with the error, skipped, and retried only when its files change;
-the versions already serving stay. Unless it is found at start-up or with a new model, a version
-must look the same on two consecutive polls before it is loaded, so a directory still being
-written is not picked up half-way.
+already holding it finish normally. As TF Serving's ``AvailabilityPreservingPolicy`` it never
+unloads a model's last loaded version because files went missing: a vanished version directory
+or base path is logged and the version keeps serving from memory (GetModelStatus says so). A
+version that fails to load (corrupt, half written) is logged, reported by GetModelStatus as END
+with the error, and retried ``max_num_load_retries`` times ``load_retry_interval`` seconds apart
+(TF Serving's ``--max_num_load_retries``/``--load_retry_interval_micros``), and again whenever
+its files change; the versions already serving stay. Unless it is found at start-up or with a
+new model, a version must look the same on two consecutive polls before it is loaded, so a
+directory still being written is not picked up half-way. Directory names that are not decimal
+integers are ignored (:mod:`serving.versions`); errors in one model never stop the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import math
 import os
 import threading
 import time
@@ -45,6 +52,10 @@ log = logging.getLogger("serving")
 State = get_model_status_pb2.ModelVersionStatus.State
 DEFAULT_SIGNATURE = "serving_default"
 _INIT_OP_SIGNATURE = "__saved_model_init_op"
+EXPORT_METADATA = Path("assets.extra") / "zoo_export.json"  # written by export.saved_model
+# TF Serving's defaults for --max_num_load_retries and --load_retry_interval_micros.
+DEFAULT_MAX_NUM_LOAD_RETRIES = 5
+DEFAULT_LOAD_RETRY_INTERVAL = 60.0
 
 
 # --------------------------------------------------------------------------- servable
@@ -92,6 +103,7 @@ class Servable:
         self.signature_defs = read_signature_defs(self.path)
         self._loaded = tf.saved_model.load(os.fspath(self.path), tags=["serve"])
         self._functions = dict(self._loaded.signatures)
+        self.limits = read_export_limits(self.path)
         missing = set(self.signature_defs) - set(self._functions)
         if missing:  # pragma: no cover - TF1 graphs without functions
             raise ValueError(f"signatures {sorted(missing)} cannot be called from Python")
@@ -99,15 +111,19 @@ class Servable:
     def __repr__(self) -> str:
         return f"Servable({self.name!r}, {self.version})"
 
-    def signature(self, name: str) -> meta_graph_pb2.SignatureDef:
+    def signature(self, name: str, api: str = "Predict") -> meta_graph_pb2.SignatureDef:
+        """The SignatureDef ``name``; a missing one fails as TF Serving's ``api`` fails it:
+        FAILED_PRECONDITION for Predict (``predict_util.cc``), INVALID_ARGUMENT for Classify
+        and Regress (``classifier.cc``, ``regressor.cc``)."""
         name = name or DEFAULT_SIGNATURE
-        try:
+        if name in self.signature_defs:
             return self.signature_defs[name]
-        except KeyError:
-            raise not_found(
-                f"Serving signature name: \"{name}\" not found in signature def of model "
-                f"'{self.name}' version {self.version}; available: "
-                f"{', '.join(sorted(self.signature_defs))}") from None
+        available = f" (model '{self.name}' version {self.version} has: " \
+                    f"{', '.join(sorted(self.signature_defs))})"
+        if api == "Predict":
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"Serving signature key \"{name}\" not found.{available}")
+        raise invalid(f"No signature was found with the name: {name}{available}")
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray],
             output_keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
@@ -125,6 +141,16 @@ class Servable:
 
 
 _TF_TO_GRPC = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def read_export_limits(path: str | os.PathLike) -> dict:
+    """The ``limits`` an export recorded (``max_source_tokens``, ...), ``{}`` if none."""
+    try:
+        metadata = json.loads((Path(path) / EXPORT_METADATA).read_text())
+    except (OSError, ValueError):
+        return {}
+    limits = metadata.get("limits") if isinstance(metadata, dict) else None
+    return limits if isinstance(limits, dict) else {}
 
 
 def _short(message: str, limit: int = 600) -> str:
@@ -250,13 +276,23 @@ class _VersionStatus:
     message: str = ""
 
 
+@dataclasses.dataclass
+class _Failure:
+    """A version that failed to load: with these files, ``attempts`` times so far."""
+
+    fingerprint: tuple
+    attempts: int
+    retry_at: float  # time.monotonic() of the next try (inf: only when its files change)
+
+
 class _Model:
     def __init__(self, spec: ModelSpecConfig):
         self.spec = spec
         self.servables: dict[int, Servable] = {}
         self.status: dict[int, _VersionStatus] = {}
-        self.failed: dict[int, tuple] = {}  # version -> fingerprint that failed to load
+        self.failed: dict[int, _Failure] = {}
         self.seen: dict[int, tuple] = {}  # version -> fingerprint at the previous poll
+        self.missing_reported: set = set()  # what vanished from disk, logged once each
 
 
 Loader = Callable[[str, int, Path], Servable]
@@ -272,11 +308,21 @@ class ModelManager:
         poll_interval: seconds between polls of the file system (``<= 0``: no polling).
         loader: builds a :class:`Servable` (tests inject failures through it).
         warmup: replay ``assets.extra/tf_serving_warmup_requests`` before a version serves.
+        max_num_load_retries, load_retry_interval: a version that failed to load is tried
+            again that many times, that many seconds apart (TF Serving's flags and defaults).
+        on_change: called after every poll (health reporting).
+        reload_roots: directories a ReloadConfig request's base paths must lie in (after
+            resolving ``..`` and symbolic links); default: the served repository (the root,
+            the config file's directory, or the single model's parent directory).
     """
 
     def __init__(self, *, model_root=None, model_config_file=None, model_name=None,
                  model_base_path=None, poll_interval: float = 1.0,
-                 loader: Loader = Servable, warmup: bool = True):
+                 loader: Loader = Servable, warmup: bool = True,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval: float = DEFAULT_LOAD_RETRY_INTERVAL,
+                 on_change: Callable[[], None] | None = None,
+                 reload_roots: Iterable[str | os.PathLike] | None = None):
         given = [model_root is not None, model_config_file is not None,
                  model_base_path is not None]
         if sum(given) != 1:
@@ -287,6 +333,17 @@ class ModelManager:
         self.poll_interval = poll_interval
         self._loader = loader
         self.warmup = warmup
+        self.max_num_load_retries = max_num_load_retries
+        self.load_retry_interval = load_retry_interval
+        self.on_change = on_change
+        if reload_roots is None:
+            reload_roots = [p for p in (model_root,
+                                        self.model_config_file.parent
+                                        if self.model_config_file else None,
+                                        Path(model_base_path).parent
+                                        if model_base_path is not None else None)
+                            if p is not None]
+        self.reload_roots = [Path(r).resolve() for r in reload_roots]
         self._lock = threading.RLock()  # guards self._models (the table requests read)
         self._poll_lock = threading.Lock()  # one poll at a time
         self._models: dict[str, _Model] = {}
@@ -339,10 +396,22 @@ class ModelManager:
         except FileNotFoundError:
             entries = []
         for entry in entries:
-            if entry.is_dir() and not entry.name.startswith(".") and list_versions(Path(entry.path)):
+            try:
+                is_model = (entry.is_dir() and not entry.name.startswith(".")
+                            and list_versions(Path(entry.path)))
+            except OSError:
+                is_model = False
+            if is_model:
                 model = self._models.get(entry.name)
                 spec = model.spec if model else ModelSpecConfig(entry.name, Path(entry.path))
                 specs.append(spec)
+        names = {spec.name for spec in specs}
+        for name, model in self._models.items():
+            # Availability preserving: a model whose directory vanished keeps serving what it
+            # has loaded (its poll logs the missing base path).
+            if name not in names and model.servables:
+                specs.append(model.spec)
+        specs.sort(key=lambda spec: spec.name)
         if [s.name for s in specs] != sorted(self._models):
             self._set_specs(specs)
 
@@ -350,10 +419,25 @@ class ModelManager:
         """HandleReloadConfigRequest: serve exactly the models of ``config`` and poll once."""
         specs = configs_from_proto(config, self.model_config_file.parent
                                    if self.model_config_file else self.model_root)
+        self._check_reload_paths(specs)
         with self._poll_lock:
             self.model_root = None  # the config now says what to serve
             self._set_specs(specs)
             self._poll_locked(immediate=True)
+        self._changed()
+
+    def _check_reload_paths(self, specs: list[ModelSpecConfig]) -> None:
+        """PERMISSION_DENIED unless every base path lies inside ``reload_roots``: loading a
+        SavedModel runs its ops, so a client must not point the server at files of its choice."""
+        for spec in specs:
+            path = spec.base_path.resolve()
+            if not any(path == root or path.is_relative_to(root) for root in self.reload_roots):
+                allowed = ", ".join(str(r) for r in self.reload_roots) or "(none)"
+                raise ServingError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"model '{spec.name}': base_path {spec.base_path} is outside the "
+                    f"directories this server may load from ({allowed}; "
+                    f"--model_base_path_prefix)")
 
     # -- polling
     def poll(self) -> None:
@@ -365,8 +449,19 @@ class ModelManager:
                 except Exception as error:  # noqa: BLE001 - bad edit: keep serving the previous config
                     log.error("cannot reload model config %s: %s", self.model_config_file, error)
             if self.model_root is not None:
-                self._scan_root()
+                try:
+                    self._scan_root()
+                except Exception:  # keep polling the models already known
+                    log.exception("cannot scan the model repository %s", self.model_root)
             self._poll_locked()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # reporting must not stop polling
+                log.exception("on_change callback failed")
 
     def _poll_locked(self, immediate: bool = False) -> None:
         with self._lock:
@@ -381,19 +476,27 @@ class ModelManager:
 
     def _poll_model(self, model: _Model, immediate: bool) -> None:
         spec = model.spec
+        if not spec.base_path.is_dir():
+            # TF Serving's file-system source skips a poll whose base path is missing: nothing
+            # is loaded or unloaded until it is back.
+            self._report_missing(model, "base", f"base path {spec.base_path} is missing")
+            return
+        model.missing_reported.discard("base")
         on_disk = list_versions(spec.base_path)
         prints = {v: _fingerprint(p) for v, p in on_disk.items()}
+        now = time.monotonic()
         for version in list(model.failed):
-            if prints.get(version) != model.failed[version]:
-                del model.failed[version]  # files changed (or gone): may try again
-        candidates = {v for v in on_disk if v not in model.failed}
+            if prints.get(version) != model.failed[version].fingerprint:
+                del model.failed[version]  # files changed (or gone): a fresh start
+        candidates = {v for v in on_disk
+                      if v not in model.failed or model.failed[v].retry_at <= now}
         while True:
             wanted = spec.policy.select(candidates)
             to_load = sorted(wanted - set(model.servables), reverse=True)
             progress = False
             for version in to_load:
                 stable = prints[version] == model.seen.get(version)
-                if not immediate and not stable:
+                if not immediate and not stable and version not in model.failed:
                     continue  # still being written? look again at the next poll
                 if not self._load(model, version, on_disk[version], prints[version]):
                     candidates.discard(version)
@@ -403,20 +506,41 @@ class ModelManager:
                 break
         model.seen = prints
         loaded = set(model.servables)
-        wanted = spec.policy.select(candidates)
+        # Versions waiting for a retry still count as wanted: the previous one keeps serving.
+        wanted = spec.policy.select(candidates | {v for v, f in model.failed.items()
+                                                  if f.retry_at < math.inf})
         keep = wanted & loaded
         if not wanted <= loaded:  # a wanted version is not ready: keep serving the best we have
             keep |= spec.policy.select(loaded & set(on_disk))
+        if loaded and not keep:
+            # AvailabilityPreservingPolicy: never unload the last loaded version(s) because
+            # their files went away; keep the newest and say so.
+            keep = {max(loaded)}
+        for version in sorted(keep - set(on_disk)):
+            self._report_missing(model, version, f"version {version} directory is gone; "
+                                 "still serving it from memory")
         for version in sorted(loaded - keep):
             self._unload(model, version)
+
+    def _report_missing(self, model: _Model, key, message: str) -> None:
+        if key not in model.missing_reported:
+            model.missing_reported.add(key)
+            log.warning("model '%s': %s", model.spec.name, message)
+        if isinstance(key, int):
+            with self._lock:
+                status = model.status.get(key)
+                if status is not None and status.state == State.AVAILABLE:
+                    status.message = message
 
     def _load(self, model: _Model, version: int, path: Path, fingerprint: tuple) -> bool:
         name = model.spec.name
         if not (path / "saved_model.pb").exists() and not (path / "saved_model.pbtxt").exists():
-            if model.failed.get(version) != fingerprint:
+            # Half written (or not a SavedModel): not a version yet, so no status row; looked
+            # at again when its files change.
+            if version not in model.failed:
                 log.warning("model '%s' version %d: no saved_model.pb in %s; skipped",
                             name, version, path)
-            model.failed[version] = fingerprint
+            model.failed[version] = _Failure(fingerprint, 0, math.inf)
             return False
         with self._lock:
             model.status[version] = _VersionStatus(State.LOADING)
@@ -426,20 +550,34 @@ class ModelManager:
             if self.warmup:
                 warmup.replay(servable)
         except Exception as error:  # noqa: BLE001 - any load failure skips the version
-            log.error("model '%s' version %d: failed to load %s: %s", name, version, path,
-                      _short(str(error), 300))
-            model.failed[version] = fingerprint
-            with self._lock:
-                model.status[version] = _VersionStatus(
-                    State.END, grpc.StatusCode.UNKNOWN,
-                    f"failed to load: {_short(str(error), 300)}")
+            self._failed(model, version, fingerprint,
+                         f"failed to load {path}: {_short(str(error), 300)}")
             return False
         with self._lock:
             model.servables[version] = servable
             model.status[version] = _VersionStatus(State.AVAILABLE)
+        model.failed.pop(version, None)
         log.info("model '%s' version %d loaded from %s in %.2fs", name, version, path,
                  time.monotonic() - started)
         return True
+
+    def _failed(self, model: _Model, version: int, fingerprint: tuple, reason: str) -> None:
+        """Records a failed load and when to try again (TF Serving's retry flags)."""
+        previous = model.failed.get(version)
+        attempts = previous.attempts + 1 if previous else 1
+        retries_left = self.max_num_load_retries + 1 - attempts
+        retry_at = (time.monotonic() + self.load_retry_interval if retries_left > 0
+                    else math.inf)
+        model.failed[version] = _Failure(fingerprint, attempts, retry_at)
+        if retries_left > 0:
+            after = (f"retry {attempts} of {self.max_num_load_retries} in "
+                     f"{self.load_retry_interval:g}s")
+        else:
+            after = "no retries left; tried again when its files change"
+        log.error("model '%s' version %d: %s (%s)", model.spec.name, version, reason, after)
+        with self._lock:
+            model.status[version] = _VersionStatus(State.END, grpc.StatusCode.UNKNOWN,
+                                                   f"{reason} ({after})")
 
     def _unload(self, model: _Model, version: int) -> None:
         with self._lock:
@@ -483,8 +621,8 @@ class ModelManager:
             if label:
                 labels = model.spec.labels
                 if label not in labels:
-                    raise not_found(f"Unrecognized servable version label: {label} "
-                                    f"(model '{name}')")
+                    # TF Serving: ServerCore::GetModelVersionForLabel, INVALID_ARGUMENT.
+                    raise invalid(f"Unrecognized servable version label: {label}")
                 version = labels[label]
             if version is not None:
                 servable = model.servables.get(version)
@@ -509,6 +647,11 @@ class ModelManager:
             else:
                 rows = model.status
             return [(v, s.state, s.code, s.message) for v, s in sorted(rows.items())]
+
+    def availability(self) -> dict[str, bool]:
+        """Whether each configured model has a version that can serve (health reporting)."""
+        with self._lock:
+            return {n: bool(m.servables) for n, m in sorted(self._models.items())}
 
     def loaded(self) -> dict[str, list[int]]:
         with self._lock:

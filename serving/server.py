@@ -21,6 +21,7 @@ From Python: :func:`serve` (blocking; SIGTERM/SIGINT shut it down gracefully) or
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import logging
 import os
@@ -33,6 +34,7 @@ from typing import Self
 
 import grpc
 import numpy as np
+from google.protobuf import text_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
@@ -46,8 +48,17 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from serving.admission import Admission, Deadline, check_token_budget
 from serving.batching import BatchingOptions, BatchScheduler
-from serving.repository import DEFAULT_SIGNATURE, ModelManager, Servable, list_versions
+from serving.protos import SSLConfig
+from serving.repository import (
+    DEFAULT_LOAD_RETRY_INTERVAL,
+    DEFAULT_MAX_NUM_LOAD_RETRIES,
+    DEFAULT_SIGNATURE,
+    ModelManager,
+    Servable,
+    list_versions,
+)
 from serving.tensors import (
     Limits,
     ServingError,
@@ -61,6 +72,28 @@ log = logging.getLogger("serving")
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
+DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds, for requests whose client set no deadline
+DEFAULT_MAX_REQUEST_TOKENS = 8192  # 64 texts (the client's chunk) of 128 subwords
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkLimits:
+    """How much inference work the server takes on (see :mod:`serving.admission`).
+
+    Args:
+        max_concurrent_requests: Predict/Classify requests running or batching at once.
+        max_queued_requests: more that may wait for a slot; beyond: RESOURCE_EXHAUSTED.
+        request_timeout: seconds; the deadline of a request whose client set none (and the
+            cap of longer ones). ``None``: only the client's deadline.
+        max_request_tokens: per-request bound on the source tokens a request may make the
+            model read (estimated from the bytes of its strings, capped by the export's
+            ``max_source_tokens``); over it: INVALID_ARGUMENT before any compute.
+    """
+
+    max_concurrent_requests: int | None = 16
+    max_queued_requests: int = 64
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    max_request_tokens: int | None = DEFAULT_MAX_REQUEST_TOKENS
 
 
 def _rpc(method):
@@ -89,19 +122,30 @@ def _version(spec) -> int | None:
 
 
 class _Runner:
-    """Runs a signature, through the batch scheduler when batching is on."""
+    """Runs a signature under admission control and the request's deadline, through the batch
+    scheduler when batching is on."""
 
-    def __init__(self, scheduler: BatchScheduler | None):
+    def __init__(self, scheduler: BatchScheduler | None, work: WorkLimits):
         self.scheduler = scheduler
+        self.work = work
+        self.admission = Admission(work.max_concurrent_requests, work.max_queued_requests)
 
     def __call__(self, servable: Servable, signature: str, inputs: dict[str, np.ndarray],
-                 output_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+                 output_keys: tuple[str, ...], context) -> dict[str, np.ndarray]:
+        strings = [a for a in inputs.values() if a.dtype == object]
+        check_token_budget(strings, servable.limits.get("max_source_tokens"),
+                           self.work.max_request_tokens)
+        deadline = Deadline.for_rpc(context, self.work.request_timeout)
+        deadline.check()
+
         def run(batch):
             return servable.run(signature, batch, output_keys)
 
-        if self.scheduler is None:
-            return run(inputs)
-        return self.scheduler.run((servable, signature, output_keys), run, inputs)
+        with self.admission.slot(deadline):
+            deadline.check()  # it may have waited for the slot
+            if self.scheduler is None:
+                return run(inputs)
+            return self.scheduler.run((servable, signature, output_keys), run, inputs, deadline)
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -110,10 +154,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.limits = limits
         self.runner = runner
 
-    def _resolve(self, spec):
+    def _resolve(self, spec, api: str = "Predict"):
         servable = self.manager.get(spec.name, _version(spec), spec.version_label or None)
         signature_name = spec.signature_name or DEFAULT_SIGNATURE
-        return servable, signature_name, servable.signature(signature_name)
+        return servable, signature_name, servable.signature(signature_name, api)
 
     @staticmethod
     def _fill_spec(target, servable: Servable, signature_name: str | None) -> None:
@@ -137,7 +181,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             keys = tuple(request.output_filter)
         else:
             keys = tuple(sorted(signature.outputs))
-        outputs = self.runner(servable, signature_name, arrays, keys)
+        outputs = self.runner(servable, signature_name, arrays, keys, context)
         response = predict_pb2.PredictResponse()
         self._fill_spec(response.model_spec, servable, signature_name)
         for key, value in outputs.items():
@@ -161,7 +205,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.metadata["signature_def"].Pack(signature_map)
         return response
 
-    def _examples(self, model_input) -> list[bytes]:
+    def _examples(self, model_input) -> list[example_pb2.Example]:
         kind = model_input.WhichOneof("kind")
         if kind == "example_list":
             examples = list(model_input.example_list.examples)
@@ -186,11 +230,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     values = np.array(list(feature.bytes_list.value), dtype=object)
                     check_strings(f"example {index}, feature {name}", values, self.limits,
                                   self.limits.require_utf8)
-        return [e.SerializeToString() for e in examples]
+        return examples
 
     @_rpc
     def Classify(self, request, context):
-        servable, signature_name, signature = self._resolve(request.model_spec)
+        servable, signature_name, signature = self._resolve(request.model_spec, "Classify")
         string_inputs = [k for k, v in signature.inputs.items() if v.dtype == types_pb2.DT_STRING]
         if "inputs" in signature.inputs:
             alias = "inputs"
@@ -204,9 +248,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             raise invalid(f"Expected classification signature outputs 'classes' and/or "
                           f"'scores' in signature '{signature_name}', got "
                           f"{sorted(signature.outputs)}")
-        serialized = self._examples(request.input)
+        examples = self._examples(request.input)
+        serialized = [e.SerializeToString() for e in examples]
         inputs = {alias: np.array(serialized, dtype=object)}
-        outputs = self.runner(servable, signature_name, inputs, keys)
+        outputs = self.runner(servable, signature_name, inputs, keys, context)
         batch = len(serialized)
         classes, scores = outputs.get("classes"), outputs.get("scores")
         for name, value in outputs.items():
@@ -240,8 +285,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager):
+    def __init__(self, manager: ModelManager, enable_reload_config: bool = True):
         self.manager = manager
+        self.enable_reload_config = enable_reload_config
 
     @_rpc
     def GetModelStatus(self, request, context):
@@ -262,12 +308,61 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     @_rpc
     def HandleReloadConfigRequest(self, request, context):
+        if not self.enable_reload_config:
+            raise ServingError(grpc.StatusCode.PERMISSION_DENIED,
+                               "HandleReloadConfigRequest is disabled on this server "
+                               "(--enable_reload_config=false)")
         if not request.HasField("config"):
             raise invalid("ReloadConfigRequest has no config")
         self.manager.reload_config(request.config)
         response = model_management_pb2.ReloadConfigResponse()
         response.status.error_code = 0
         return response
+
+
+class HealthReporter:
+    """Keeps ``grpc.health.v1`` truthful: a model's name is SERVING while it has an AVAILABLE
+    version; the server as a whole (service ``""`` and TF Serving's services) is SERVING only
+    while every configured model is. Updated after every repository poll; answered by the
+    health servicer from memory, so a health check never waits for a model."""
+
+    def __init__(self, servicer: health.HealthServicer, manager: ModelManager):
+        self.servicer = servicer
+        self.manager = manager
+        self._known: set[str] = set()
+        self._lock = threading.Lock()
+
+    def update(self) -> None:
+        serving, not_serving = (health_pb2.HealthCheckResponse.SERVING,
+                                health_pb2.HealthCheckResponse.NOT_SERVING)
+        availability = self.manager.availability()
+        with self._lock:
+            for name in self._known - set(availability):  # removed from the configuration
+                self.servicer.set(name, not_serving)
+            for name, available in availability.items():
+                self.servicer.set(name, serving if available else not_serving)
+            self._known = set(availability)
+            overall = serving if availability and all(availability.values()) else not_serving
+            for service in ("",) + SERVICES:
+                self.servicer.set(service, overall)
+
+
+def server_credentials(ssl_config) -> grpc.ServerCredentials:
+    """gRPC server credentials from TF Serving's ``SSLConfig`` (a message, its text format, or
+    a path to a file holding it, as ``--ssl_config_file``): ``server_key``/``server_cert`` are
+    PEM texts; ``custom_ca`` the CA that signs client certificates; ``client_verify`` requires
+    one (mutual TLS)."""
+    if isinstance(ssl_config, (str, os.PathLike)):
+        text = Path(ssl_config).read_text() if Path(ssl_config).is_file() else str(ssl_config)
+        ssl_config = text_format.Parse(text, SSLConfig())
+    if not ssl_config.server_key or not ssl_config.server_cert:
+        raise ValueError("SSLConfig needs server_key and server_cert (PEM)")
+    if ssl_config.client_verify and not ssl_config.custom_ca:
+        raise ValueError("SSLConfig client_verify needs custom_ca (the CA of client certificates)")
+    return grpc.ssl_server_credentials(
+        [(ssl_config.server_key.encode(), ssl_config.server_cert.encode())],
+        root_certificates=ssl_config.custom_ca.encode() or None,
+        require_client_auth=ssl_config.client_verify)
 
 
 class ServerHandle:
@@ -338,6 +433,12 @@ def start_server(model_root: str | os.PathLike | None = None,
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
                  max_workers: int = 16,
                  enable_model_warmup: bool = True,
+                 work_limits: WorkLimits | None = None,
+                 max_num_load_retries: int = DEFAULT_MAX_NUM_LOAD_RETRIES,
+                 load_retry_interval: float = DEFAULT_LOAD_RETRY_INTERVAL,
+                 enable_reload_config: bool = True,
+                 model_base_path_prefix=None,
+                 ssl_config=None,
                  loader=None) -> ServerHandle:
     """Loads the models and starts serving; returns once the port is open.
 
@@ -353,9 +454,19 @@ def start_server(model_root: str | os.PathLike | None = None,
             be a :class:`~serving.batching.BatchingOptions`.
         limits: request limits (:class:`~serving.tensors.Limits`).
         max_message_size: largest request/response in bytes.
-        max_workers: gRPC worker threads.
+        max_workers: gRPC worker threads kept for everything but inference (health, status,
+            metadata, refusals); admitted inference requests get threads of their own.
         enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` of each
             version before it serves (see :mod:`serving.warmup`).
+        work_limits: admission control, deadlines and the per-request token budget
+            (:class:`WorkLimits`).
+        max_num_load_retries, load_retry_interval: retries of a version that failed to load,
+            and the seconds between them (TF Serving's flags and defaults).
+        enable_reload_config: accept HandleReloadConfigRequest (PERMISSION_DENIED otherwise).
+        model_base_path_prefix: directories (one or a list) that ReloadConfig base paths must
+            lie in; default: the served repository.
+        ssl_config: TF Serving's ``SSLConfig`` (message, text or file path): TLS, and mutual
+            TLS with ``client_verify``; ``None``: plaintext.
     """
     if model_root is not None and model_base_path is None and model_config_file is None:
         root = Path(model_root)
@@ -366,10 +477,20 @@ def start_server(model_root: str | os.PathLike | None = None,
             model_name = model_name or root.resolve().name
     manager_kwargs = {"model_root": model_root, "model_config_file": model_config_file,
                       "model_name": model_name, "model_base_path": model_base_path,
-                      "poll_interval": poll_interval, "warmup": enable_model_warmup}
+                      "poll_interval": poll_interval, "warmup": enable_model_warmup,
+                      "max_num_load_retries": max_num_load_retries,
+                      "load_retry_interval": load_retry_interval}
+    if model_base_path_prefix:
+        manager_kwargs["reload_roots"] = ([model_base_path_prefix]
+                                          if isinstance(model_base_path_prefix, (str, Path))
+                                          else list(model_base_path_prefix))
     if loader is not None:
         manager_kwargs["loader"] = loader
+    credentials = server_credentials(ssl_config) if ssl_config is not None else None
     manager = ModelManager(**manager_kwargs)
+    health_servicer = health.HealthServicer()
+    reporter = HealthReporter(health_servicer, manager)
+    manager.on_change = reporter.update
     manager.start()
     loaded = manager.loaded()
     log.info("serving %s", ", ".join(f"{n} {v}" for n, v in loaded.items()) or "no models yet")
@@ -383,18 +504,21 @@ def start_server(model_root: str | os.PathLike | None = None,
         ("grpc.max_receive_message_length", max_message_size),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
-                                                    thread_name_prefix="serving-rpc"),
-                         options=grpc_options)
-    runner = _Runner(scheduler)
+    runner = _Runner(scheduler, work_limits or WorkLimits())
+    # Admitted inference requests hold at most `capacity` threads; `max_workers` more are
+    # always there for health, status, metadata and quick refusals.
+    server = grpc.server(futures.ThreadPoolExecutor(
+        max_workers=max_workers + runner.admission.capacity, thread_name_prefix="serving-rpc"),
+        options=grpc_options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(manager, limits or Limits(), runner), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(manager), server)
-    health_servicer = health.HealthServicer()
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        ModelServicer(manager, enable_reload_config), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(address)
+        bound = (server.add_secure_port(address, credentials) if credentials is not None
+                 else server.add_insecure_port(address))
     except RuntimeError as error:
         manager.stop()
         if scheduler:
@@ -404,9 +528,9 @@ def start_server(model_root: str | os.PathLike | None = None,
         manager.stop()
         raise OSError(f"cannot bind {address}")
     server.start()
-    for service in ("",) + SERVICES:
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("gRPC server listening on %s:%d", host, bound)
+    reporter.update()
+    log.info("gRPC server listening on %s:%d%s", host, bound,
+             " (TLS)" if credentials is not None else "")
     return ServerHandle(server, bound, host, manager, health_servicer, scheduler)
 
 
@@ -460,6 +584,31 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="replay assets.extra/tf_serving_warmup_requests before serving")
     parser.add_argument("--xla_cpu_compilation_enabled", type=_flag_bool, default=True,
                         help="accepted for compatibility: the Python runtime always runs XLA")
+    parser.add_argument("--max_concurrent_requests", type=int, default=16,
+                        help="Predict/Classify requests running (or batching) at once")
+    parser.add_argument("--max_queued_requests", type=int, default=64,
+                        help="requests that may wait for a slot; more: RESOURCE_EXHAUSTED")
+    parser.add_argument("--request_timeout_ms", type=int,
+                        default=int(DEFAULT_REQUEST_TIMEOUT * 1000),
+                        help="deadline of requests whose client set none, and cap of longer "
+                             "ones (0: the client's deadline only)")
+    parser.add_argument("--max_request_tokens", type=int, default=DEFAULT_MAX_REQUEST_TOKENS,
+                        help="most source tokens one request may make a model read "
+                             "(0: no bound); more: INVALID_ARGUMENT before any compute")
+    parser.add_argument("--max_num_load_retries", type=int,
+                        default=DEFAULT_MAX_NUM_LOAD_RETRIES,
+                        help="retries of a version that failed to load")
+    parser.add_argument("--load_retry_interval_micros", type=int,
+                        default=int(DEFAULT_LOAD_RETRY_INTERVAL * 1e6),
+                        help="microseconds between load retries")
+    parser.add_argument("--enable_reload_config", type=_flag_bool, default=True,
+                        help="accept HandleReloadConfigRequest (false: PERMISSION_DENIED)")
+    parser.add_argument("--model_base_path_prefix", action="append", default=None,
+                        help="directory ReloadConfig base paths must lie in (repeatable; "
+                             "default: the served repository)")
+    parser.add_argument("--ssl_config_file", default=None,
+                        help="TF Serving SSLConfig text proto: server_key, server_cert, "
+                             "custom_ca, client_verify")
     return parser
 
 
@@ -488,6 +637,16 @@ def server_kwargs(args: argparse.Namespace) -> dict:
         "max_message_size": args.max_message_size,
         "max_workers": args.grpc_max_threads,
         "enable_model_warmup": args.enable_model_warmup,
+        "work_limits": WorkLimits(
+            max_concurrent_requests=args.max_concurrent_requests,
+            max_queued_requests=args.max_queued_requests,
+            request_timeout=args.request_timeout_ms / 1000 or None,
+            max_request_tokens=args.max_request_tokens or None),
+        "max_num_load_retries": args.max_num_load_retries,
+        "load_retry_interval": args.load_retry_interval_micros / 1e6,
+        "enable_reload_config": args.enable_reload_config,
+        "model_base_path_prefix": args.model_base_path_prefix,
+        "ssl_config": args.ssl_config_file,
     }
 
 

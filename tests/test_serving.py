@@ -33,6 +33,7 @@ MAX_MESSAGE = 1024 * 1024
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
+FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 
 @pytest.fixture(scope="module")
@@ -190,8 +191,10 @@ def test_regress_and_multi_inference_unimplemented(stub, client):
 @pytest.mark.parametrize("kwargs, code, words", [
     ({"model": "nope"}, NOT_FOUND, ["Latest(nope)"]),
     ({"version": 7}, NOT_FOUND, ["Specific(tiny_translator, 7)"]),
-    ({"label": "canary"}, NOT_FOUND, ["label", "canary"]),
-    ({"signature_name": "nope"}, NOT_FOUND, ['"nope"']),
+    # TF Serving's codes: ServerCore::GetModelVersionForLabel, predict_util.cc RunPredict.
+    ({"label": "canary"}, INVALID, ["Unrecognized servable version label: canary"]),
+    ({"signature_name": "nope"}, FAILED_PRECONDITION,
+     ['Serving signature key "nope" not found.']),
     ({"inputs": {"txt": ["x"]}}, INVALID, ["txt", "{text}"]),
     ({"inputs": {"text": ["x"], "extra": ["y"]}}, INVALID, ["extra"]),
     ({"inputs": {}}, INVALID, ["missing", "text"]),
@@ -317,7 +320,9 @@ def test_classify_errors(client, stub):
     assert info.value.code == INVALID
     with pytest.raises(ServingError) as info:
         client.classify("tiny_translator", ["x"], signature_name="nope")
-    assert info.value.code == NOT_FOUND
+    # classifier.cc: INVALID_ARGUMENT, not Predict's FAILED_PRECONDITION
+    assert info.value.code == INVALID
+    assert "No signature was found with the name: nope" in info.value.details
     assert_alive(client)
 
 

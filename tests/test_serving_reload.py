@@ -139,7 +139,7 @@ def test_models_config_labels_and_polling(saved_models, tmp_path):  # noqa: F811
         assert client.translate("tiny_translator", ["a b"], label="stable") == ["v1: b a"]
         with pytest.raises(ServingError) as info:
             client.translate("tiny_translator", ["a b"], label="canary")
-        assert info.value.code == grpc.StatusCode.NOT_FOUND
+        assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT  # as TF Serving's
 
         add_version(tmp_path, "tiny_translator", 2, saved_models["translator_v2"])
         write_models_config(tmp_path)  # stable = 1, canary = 2, policy specific {1, 2}

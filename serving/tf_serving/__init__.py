@@ -104,7 +104,8 @@ def write_models_config(root: str | os.PathLike, path: str | os.PathLike | None 
     Args:
         root: model repository, ``<root>/<model>/<version>/saved_model.pb``.
         path: where to write; ``<root>/models.config`` by default. The file is replaced
-            atomically (temporary file + rename), so a polling server never reads half of it.
+            atomically (fsynced temporary file + rename, then the directory fsynced), so a
+            polling server never reads half of it, nor a crash leaves an empty one.
         labels: ``"auto"`` (default): ``stable`` = previous version, ``canary`` = newest
             (``stable`` only, with one version), and the ``specific`` policy serving exactly the
             labelled versions; ``None``: no labels, policy ``latest { num_versions }``; or a
@@ -133,6 +134,12 @@ def write_models_config(root: str | os.PathLike, path: str | os.PathLike | None 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    # The rename is durable only once the directory holding it is synced.
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return path
 
 
