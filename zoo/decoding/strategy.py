@@ -103,8 +103,11 @@ def restrict_logits(logits, start_id=BOS_ID):
 
 def write_step(buffer, step, values, axis):
     """`buffer` with `values` written at index `step` of its time `axis` (`values` has that
-    axis removed), as a `where` on a one-hot time mask: XLA-friendly, no scatter."""
-    length = tf.shape(buffer)[axis]
-    hot = tf.equal(tf.range(length), step)
-    hot = tf.reshape(hot, [1] * axis + [-1] + [1] * (len(buffer.shape) - axis - 1))
-    return tf.where(hot, tf.expand_dims(tf.cast(values, buffer.dtype), axis), buffer)
+    axis removed), as a scatter of that one slice. Inside the decoding loop XLA updates the
+    loop-carried buffer in place, O(slice) per step; the former `where` over a one-hot time
+    mask rewrote the whole `[batch, T, S]` attention buffer at every step, O(T·S).
+    `TensorScatterUpdate` is a core op, so the non-XLA export runs it too."""
+    leading = tf.shape(buffer)[:axis]
+    grids = tf.meshgrid(*[tf.range(leading[i]) for i in range(axis)], indexing="ij")
+    index = tf.stack([*grids, tf.fill(leading, tf.cast(step, tf.int32))], axis=-1)
+    return tf.tensor_scatter_nd_update(buffer, index, tf.cast(values, buffer.dtype))
