@@ -10,6 +10,10 @@ They mimic the signatures of the zoo's exported models without depending on the 
   ``tf.Example`` protos (feature ``text``) and returns ``classes`` / ``scores`` ``[batch, 2]``.
 * :func:`build_qa` -- ``serving_default``: ``question``, ``context`` -> ``answer`` (string) and
   ``start_scores`` (float32 ``[batch, context_len]``).
+* :func:`build_busy` -- ``serving_default``: ``text`` (string ``[batch]``), ``seconds`` (float32
+  ``[batch]``) -> ``text`` echoed and ``iterations``: it multiplies matrices until the largest
+  ``seconds`` has passed (``tf.timestamp``), a real model whose cost a test chooses, for
+  admission control, deadline and overload tests.
 
 Everything is a handful of variables: building one takes about a second on a laptop core.
 """
@@ -110,6 +114,27 @@ class _QA(tf.Module):
         return {"answer": answer, "start_scores": scores}
 
 
+class _Busy(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.weights = tf.Variable(tf.eye(64) * 0.5, name="weights")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                  tf.TensorSpec([None], tf.float32, name="seconds")])
+    def work(self, text, seconds):
+        budget = tf.cast(tf.reduce_max(seconds), tf.float64)
+        start = tf.timestamp()
+
+        def body(count, x):
+            return count + 1, tf.tanh(tf.matmul(x, self.weights))
+
+        def more(count, x):
+            return tf.timestamp() - start < budget
+
+        count, _ = tf.while_loop(more, body, [tf.constant(0), tf.ones([64, 64])])
+        return {"text": text, "iterations": tf.fill(tf.shape(seconds), count)}
+
+
 def _save(module: tf.Module, path: Path, signatures: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,3 +155,9 @@ def build_qa(path: str | os.PathLike, seed: int = 0) -> Path:
     """Write the tiny question-answering SavedModel to ``path`` (a version directory)."""
     module = _QA(seed)
     return _save(module, path, {"serving_default": module.answer.get_concrete_function()})
+
+
+def build_busy(path: str | os.PathLike) -> Path:
+    """Write the busy model (compute for as long as a request asks) to ``path``."""
+    module = _Busy()
+    return _save(module, path, {"serving_default": module.work.get_concrete_function()})

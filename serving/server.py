@@ -129,6 +129,8 @@ class _Runner:
         self.scheduler = scheduler
         self.work = work
         self.admission = Admission(work.max_concurrent_requests, work.max_queued_requests)
+        self.runs = 0  # signature executions (a batch counts once): what tests and stats read
+        self._runs_lock = threading.Lock()
 
     def __call__(self, servable: Servable, signature: str, inputs: dict[str, np.ndarray],
                  output_keys: tuple[str, ...], context) -> dict[str, np.ndarray]:
@@ -139,6 +141,8 @@ class _Runner:
         deadline.check()
 
         def run(batch):
+            with self._runs_lock:
+                self.runs += 1
             return servable.run(signature, batch, output_keys)
 
         with self.admission.slot(deadline):
@@ -369,8 +373,10 @@ class ServerHandle:
     """A running server: ``.port``, ``.target``, ``.stop()``; also a context manager."""
 
     def __init__(self, server: grpc.Server, port: int, host: str, manager: ModelManager,
-                 health_servicer: health.HealthServicer, scheduler: BatchScheduler | None):
+                 health_servicer: health.HealthServicer, scheduler: BatchScheduler | None,
+                 runner: _Runner | None = None):
         self.server = server
+        self.runner = runner
         self.port = port
         self.host = host
         self.manager = manager
@@ -531,7 +537,7 @@ def start_server(model_root: str | os.PathLike | None = None,
     reporter.update()
     log.info("gRPC server listening on %s:%d%s", host, bound,
              " (TLS)" if credentials is not None else "")
-    return ServerHandle(server, bound, host, manager, health_servicer, scheduler)
+    return ServerHandle(server, bound, host, manager, health_servicer, scheduler, runner)
 
 
 def serve(model_root: str | os.PathLike | None = None,
