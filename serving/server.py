@@ -57,7 +57,6 @@ from serving.repository import (
     DEFAULT_SIGNATURE,
     ModelManager,
     Servable,
-    list_versions,
 )
 from serving.tensors import (
     Limits,
@@ -67,6 +66,7 @@ from serving.tensors import (
     ndarray_to_proto,
     request_to_arrays,
 )
+from serving.versions import version_dirs
 
 log = logging.getLogger("serving")
 
@@ -478,7 +478,7 @@ def start_server(model_root: str | os.PathLike | None = None,
         root = Path(model_root)
         if not root.is_dir():
             raise FileNotFoundError(f"model repository {root} does not exist")
-        if list_versions(root):  # the root is itself one model's base path
+        if version_dirs(root, report=False):  # the root is itself one model's base path
             model_base_path, model_root = root, None
             model_name = model_name or root.resolve().name
     manager_kwargs = {"model_root": model_root, "model_config_file": model_config_file,
