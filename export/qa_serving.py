@@ -91,6 +91,13 @@ class QAServingModule(tf.Module):
     def signatures(self):
         return {"serving_default": self.serve.get_concrete_function()}
 
+    def limits(self):
+        """Contexts are the source: cut to `max_context_tokens`, padded to multiples of 64."""
+        longest = -(-self.model.max_context_tokens // CONTEXT_MULTIPLE) * CONTEXT_MULTIPLE
+        return {"max_source_tokens": self.model.max_context_tokens,
+                "max_question_tokens": self.model.max_question_tokens,
+                "source_lengths": list(range(CONTEXT_MULTIPLE, longest + 1, CONTEXT_MULTIPLE))}
+
     def warmup_requests(self, batch_sizes, lengths=WARMUP_SOURCE_LENGTHS):
         """One request per batch size and padded context length in `lengths` (rounded up to
         multiples of 64); `export_model`'s default lengths (the translators' source lengths)

@@ -4,11 +4,14 @@ Tokenization and detokenization (tf-text ops that stock TF Serving links) wrap a
 compiled with XLA (`tf.function(jit_compile=True)`); TF Serving must run with
 `--xla_cpu_compilation_enabled=true` to execute it.
 
-The serving function pads the source length to a multiple of 8 and the batch to a few bucket
-sizes, and each version gets TF Serving warm-up requests
-(`assets.extra/tf_serving_warmup_requests`) for every (batch bucket, padded length up to 32): the
-XLA compilations of those shapes happen when the server loads the version
-(`--enable_model_warmup`, the default), not on the first requests. With `check_ops=True` the
+The serving function cuts the source to the model's `max_source_tokens`, pads its length to a
+few widths (8, 16, 24, 32, 48, 64, 96, 128 for translators) and the batch to a few bucket sizes,
+so a client can trigger a bounded number of XLA compilations; each version gets TF Serving
+warm-up requests (`assets.extra/tf_serving_warmup_requests`) for every (batch bucket, padded
+length up to 32): the XLA compilations of those shapes happen when the server loads the version
+(`--enable_model_warmup`, the default), not on the first requests. What one request may cost is
+in `assets.extra/zoo_export.json` under `limits` (`max_source_tokens`, and for generators
+`max_decode_steps`), which the server reads. With `check_ops=True` the
 staged SavedModel must pass `export.op_check.check_saved_model` before it is published.
 """
 
@@ -22,13 +25,14 @@ import tensorflow as tf
 
 import zoo  # noqa: F401  (registers the zoo's Keras classes for loading)
 from export.repository import publish_version
+from zoo.models.translator_base import source_length_buckets
 from zoo.text import PAD_ID
 
 METADATA_FILE = "zoo_export.json"
 # One warm-up request per (batch size, padded source length). The serving function pads batches
 # to these sizes (the `allowed_batch_sizes` of serving/tf_serving/batching_parameters.txt, so
 # server-side batching pads to the same ones); source lengths are padded to multiples of 8 by
-# `encode_texts`, and most Multi30k sentences fit in 32 subwords.
+# `encode_texts` (then 48, 64, ...), and most Multi30k sentences fit in 32 subwords.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)
 WARMUP_SOURCE_LENGTHS = (8, 16, 24, 32)
 _WARMUP_TEXT = ("Ein Mann mit einem roten Hut fährt mit dem Fahrrad durch die Straßen der "
@@ -58,9 +62,11 @@ def register_serving_module(task):
 
     The class takes `(model, jit_compile=True, batch_buckets=BATCH_BUCKETS)` and has:
     `serve` (a `tf.function` with an input signature: the `serving_default` signature),
-    `signatures()` (name → concrete function; may add e.g. `classification`), and
+    `signatures()` (name → concrete function; may add e.g. `classification`),
     `warmup_requests(batch_sizes, lengths)` (a list of `{input name: list of values}`, each
-    one TF Serving warm-up request of the `serving_default` signature).
+    one TF Serving warm-up request of the `serving_default` signature) and `limits()` (the
+    export metadata's `limits`: at least `max_source_tokens`, the ids per source the core
+    sees, EOS included; generators add `max_decode_steps`).
     """
     def register(cls):
         SERVING_MODULES[task] = cls
@@ -98,10 +104,12 @@ def model_task(model):
 class TranslatorServingModule(tf.Module):
     """`serving_default`: `text` (string `[batch]`) → `translation` (string `[batch]`),
     `attention` (float32 `[batch, target, source]`), `source_tokens`/`target_tokens` (string,
-    padded with ""), `target_lengths` (int32 `[batch]`).
+    padded with ""), `target_lengths` (int32 `[batch]`), `source_truncated` (bool `[batch]`:
+    the source was longer than `max_source_tokens` ids and only its beginning was translated).
 
-    The numeric core sees bucketed shapes only: source length padded to a multiple of 8
-    (`encode_texts`), batch padded to `batch_buckets` (`pad_batch`); outputs are cut back."""
+    The numeric core sees bucketed shapes only: source cut to `max_source_tokens` and padded to
+    `source_length_buckets` (`encode_texts`), batch padded to `batch_buckets` (`pad_batch`),
+    at most `max_decode_steps` target steps; outputs are cut back."""
 
     def __init__(self, model, jit_compile=True, batch_buckets=BATCH_BUCKETS):
         super().__init__(name="translator")
@@ -116,7 +124,7 @@ class TranslatorServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
-        source_ids = self.model.encode_texts(text)
+        source_ids, truncated = self.model.encode_texts(text, return_truncated=True)
         batch = tf.shape(source_ids)[0]
         result = self.core(pad_batch(source_ids, self.batch_buckets))
         ids = result["ids"][:batch]
@@ -126,7 +134,13 @@ class TranslatorServingModule(tf.Module):
             "source_tokens": self._tokens(source_ids),
             "target_tokens": self._tokens(ids),
             "target_lengths": result["lengths"][:batch],
+            "source_truncated": truncated,
         }
+
+    def limits(self):
+        return {"max_source_tokens": self.model.max_source_tokens,
+                "max_decode_steps": self.model.max_decode_steps,
+                "source_lengths": list(source_length_buckets(self.model.max_source_tokens))}
 
     def _tokens(self, ids):
         pieces = self.tokenizer.id_to_string(ids)
@@ -141,14 +155,14 @@ class TranslatorServingModule(tf.Module):
         return [{"text": [text] * batch} for text in texts.values() for batch in batch_sizes]
 
 
-def warmup_texts(model, lengths=WARMUP_SOURCE_LENGTHS, pad_to_multiple=8):
+def warmup_texts(model, lengths=WARMUP_SOURCE_LENGTHS):
     """`{padded source length: text}` for the lengths of `lengths` that German words reach (the
     longest text of each bucket), measured with the model's own tokenizer."""
     texts, words = {}, []
     for word in _WARMUP_TEXT.split() * 20:
         words.append(word)
         text = " ".join(words)
-        length = int(tf.shape(model.encode_texts(tf.constant([text]), pad_to_multiple))[1])
+        length = int(tf.shape(model.encode_texts(tf.constant([text])))[1])
         if length > max(lengths):
             break
         if length in lengths:
@@ -182,7 +196,8 @@ def export_model(model, model_dir="export", name=None, jit_compile=True, source=
     signatures = module.signatures()
     metadata = {"model": name, "task": task, "jit_compile": jit_compile,
                 "config": model.get_config() | {"tokenizer": "(in the graph)"},
-                "source": source or {}, "batch_buckets": list(batch_buckets)}
+                "source": source or {}, "batch_buckets": list(batch_buckets),
+                "limits": module.limits()}
     warmup = []
     if warmup_batch_sizes and warmup_lengths:
         warmup = module.warmup_requests(warmup_batch_sizes, warmup_lengths)

@@ -73,6 +73,10 @@ class SentimentServingModule(tf.Module):
         return {"serving_default": self.serve.get_concrete_function(),
                 "classification": self.classify.get_concrete_function()}
 
+    def limits(self):
+        """Texts are cut to `max_tokens` subwords (no EOS), padded to multiples of 8."""
+        return {"max_source_tokens": self.model.max_tokens}
+
     def warmup_requests(self, batch_sizes, lengths=WARMUP_SOURCE_LENGTHS):
         texts = warmup_texts(self.model, lengths)
         self.warmup_lengths = list(texts)

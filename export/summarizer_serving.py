@@ -52,6 +52,16 @@ class SummarizerServingModule(TranslatorServingModule):
             "attention": tf.cast(result["attention"][:batch], tf.float32),
         }
 
+    def limits(self):
+        """The summarizer cuts sources its own way (`max_source_length` subwords, then EOS)
+        and stops at `max_summary_length` (and `max_decode_steps`)."""
+        multiple = self.model.source_pad_multiple
+        longest = -(-(self.model.max_source_length + 1) // multiple) * multiple
+        return {"max_source_tokens": self.model.max_source_length + 1,
+                "max_decode_steps": min(self.model.max_summary_length,
+                                        self.model.max_decode_steps),
+                "source_lengths": list(range(multiple, longest + 1, multiple))}
+
     def warmup_requests(self, batch_sizes, lengths=WARMUP_SOURCE_LENGTHS):
         """One request per (batch size, padded source length). `lengths` are source lengths
         in subwords, each warmed up at its padded bucket; the exporter's default (the

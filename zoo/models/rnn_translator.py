@@ -24,11 +24,13 @@ class RNNTranslator(Translator):
             built, as Luong et al. (2015) and the PyTorch anchor do; 0 keeps the Keras
             initializers (per-step comparison on identical batches:
             benchmarks/per_step_diagnosis.py).
-        max_length_ratio: float, decoding stops after `ratio * S + 10` tokens.
+        max_length_ratio: float, decoding stops after `min(ratio * S + 10,
+            max_decode_steps)` tokens.
         tokenizer: optional base64 SentencePiece model (see `SubwordTokenizer`), carried in
             the config so a `.keras` file is a complete translator.
         decoding, beam_width, length_penalty, coverage_penalty, n_best: decoding defaults
             (see `Translator`).
+        max_source_tokens, max_decode_steps: what one source may cost (see `Translator`).
 
     Call arguments:
         inputs: dict with `source_ids` int `[batch, S]` and `target_in` int `[batch, T]`.

@@ -28,7 +28,7 @@ class TransformerTranslator(Translator):
         ffn_dim: int, inner size of the feed-forward networks.
         dropout: float, on embeddings, attention weights, FFN and residual branches.
         max_length_ratio, tokenizer, decoding, beam_width, length_penalty, coverage_penalty,
-            n_best: see `Translator`.
+            n_best, max_source_tokens, max_decode_steps: see `Translator`.
 
     Call arguments:
         inputs: dict with `source_ids` int `[batch, S]` and `target_in` int `[batch, T]`.

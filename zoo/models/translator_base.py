@@ -8,6 +8,19 @@ from zoo.decoding import BeamSearch, DecodingStrategy, GreedySearch
 from zoo.text import EOS_ID, PAD_ID, SubwordTokenizer
 
 DECODINGS = ("greedy", "beam")
+# Every source, whatever its length, is cut to `max_source_tokens` ids (EOS included) and padded
+# to the next of these widths: a client can make XLA compile a handful of shapes, not one per
+# multiple of 8. Beyond the table, widths keep doubling (× 1.5, × 4/3) like it.
+SOURCE_LENGTH_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128)
+
+
+def source_length_buckets(max_source_tokens):
+    """The padded source widths of a translator cutting sources to `max_source_tokens` ids:
+    `SOURCE_LENGTH_BUCKETS` below it (extended geometrically), then it rounded up to 8."""
+    buckets, cap = list(SOURCE_LENGTH_BUCKETS), -(-int(max_source_tokens) // 8) * 8
+    while buckets[-1] < cap:
+        buckets.append(buckets[-2] * 2)
+    return tuple(b for b in buckets if b < cap) + (cap,)
 
 
 class Translator(keras.Model):
@@ -23,22 +36,35 @@ class Translator(keras.Model):
       attention [N, S], next_state)`.
 
     Args:
-        max_length_ratio: float, decoding stops after `ratio * S + 10` tokens.
+        max_length_ratio: float, decoding stops after `min(ratio * S + 10,
+            max_decode_steps)` tokens.
         tokenizer: optional base64 SentencePiece model (see `SubwordTokenizer`), carried in
             the config so a `.keras` file is a complete translator.
         decoding: "greedy" or "beam", what `translate` and `decode` use.
         beam_width, length_penalty, coverage_penalty, n_best: `BeamSearch` defaults of
             `beam_decode` (and of `decode` when `decoding="beam"`).
+        max_source_tokens: int ≥ 2, `encode_texts` keeps the first `max_source_tokens - 1`
+            subwords of a source, then EOS: what one request costs is bounded (128 by default;
+            the longest Multi30k source is 53 ids with the default 8,000-piece vocabulary, 84
+            with 1,000 pieces, so no real sentence is cut).
+        max_decode_steps: int ≥ 1, a hard cap on decoding steps (the output buffers' size).
         **kwargs: forwarded to `keras.Model`.
     """
 
     task = "translation"  # what export and `zoo evaluate` serve and score
 
     def __init__(self, max_length_ratio=1.5, tokenizer=None, decoding="greedy", beam_width=5,
-                 length_penalty=0.0, coverage_penalty=0.0, n_best=1, **kwargs):
+                 length_penalty=0.0, coverage_penalty=0.0, n_best=1, max_source_tokens=128,
+                 max_decode_steps=200, **kwargs):
         super().__init__(**kwargs)
         if decoding not in DECODINGS:
             raise ValueError(f"decoding must be one of {DECODINGS}, got {decoding!r}")
+        if int(max_source_tokens) < 2 or int(max_decode_steps) < 1:
+            raise ValueError("max_source_tokens must be >= 2 (a subword and EOS) and "
+                             f"max_decode_steps >= 1, got {max_source_tokens} and "
+                             f"{max_decode_steps}")
+        self.max_source_tokens = int(max_source_tokens)
+        self.max_decode_steps = int(max_decode_steps)
         self.max_length_ratio = max_length_ratio
         self.tokenizer_b64 = tokenizer
         self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
@@ -69,8 +95,9 @@ class Translator(keras.Model):
     # -- search ---------------------------------------------------------------------------------
     def max_decoding_length(self, source_ids):
         source_length = ops.shape(source_ids)[1]
-        return ops.cast(ops.cast(source_length, "float32") * self.max_length_ratio,
-                        "int32") + 10
+        by_ratio = ops.cast(ops.cast(source_length, "float32") * self.max_length_ratio,
+                            "int32") + 10
+        return ops.minimum(by_ratio, self.max_decode_steps)
 
     def search(self, source_ids, strategy):
         """Decode `source_ids` `[batch, S]` with a `DecodingStrategy` → `DecodingResult`."""
@@ -124,16 +151,28 @@ class Translator(keras.Model):
                 "coverage_penalty": self.coverage_penalty, "n_best": self.n_best}
 
     # -- raw strings in, raw strings out ------------------------------------------------------
-    def encode_texts(self, texts, pad_to_multiple=8):
-        """Tokenize raw strings into 0-padded ids `[batch, S]` (S a multiple of 8, EOS-ended)."""
+    def encode_texts(self, texts, pad_to_multiple=None, return_truncated=False):
+        """Tokenize raw strings into 0-padded ids `[batch, S]`, EOS-ended, cut to
+        `max_source_tokens` ids (the first `max_source_tokens - 1` subwords, then EOS) and
+        padded to the next `source_length_buckets` width (or to a multiple of
+        `pad_to_multiple`). With `return_truncated`, also bool `[batch]`: which rows were cut.
+        """
         self._require_tokenizer()
         ragged = self.tokenizer.tokenize(texts)
+        keep = self.max_source_tokens - 1
+        truncated = ragged.row_lengths() > keep
+        ragged = ragged[:, :keep]
         eos = tf.fill([ragged.nrows(), 1], EOS_ID)
         ragged = tf.concat([ragged, tf.RaggedTensor.from_tensor(eos)], axis=1)
         ids = ragged.to_tensor(default_value=PAD_ID)
         length = tf.shape(ids)[1]
-        padded = (length + pad_to_multiple - 1) // pad_to_multiple * pad_to_multiple
-        return tf.pad(ids, [[0, 0], [0, padded - length]])
+        if pad_to_multiple:
+            padded = (length + pad_to_multiple - 1) // pad_to_multiple * pad_to_multiple
+        else:
+            buckets = tf.constant(source_length_buckets(self.max_source_tokens), tf.int32)
+            padded = tf.gather(buckets, tf.searchsorted(buckets, tf.reshape(length, [1]))[0])
+        ids = tf.pad(ids, [[0, 0], [0, padded - length]])
+        return (ids, truncated) if return_truncated else ids
 
     def decode_ids(self, ids):
         """Output ids (EOS-terminated, 0-padded) → detokenized strings."""
@@ -163,7 +202,9 @@ class Translator(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update({"max_length_ratio": self.max_length_ratio,
-                       "tokenizer": self.tokenizer_b64})
+                       "tokenizer": self.tokenizer_b64,
+                       "max_source_tokens": self.max_source_tokens,
+                       "max_decode_steps": self.max_decode_steps})
         config.update(self.decoding_config())
         return config
 

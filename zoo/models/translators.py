@@ -39,6 +39,10 @@ class TranslatorBuilder:
             # architecture
             **cls.architecture_defaults(),
             "max_length_ratio": 1.5,
+            # serving bounds (translate and the export): sources cut to this many ids, EOS
+            # included; decoding stops after min(max_length_ratio · S + 10, max_decode_steps)
+            "max_source_tokens": 128,
+            "max_decode_steps": 200,
             # decoding (translate and the test BLEU; export serves greedy_decode)
             "decoding": "greedy",
             "beam_width": 5,
@@ -72,9 +76,12 @@ class TranslatorBuilder:
     @classmethod
     def validate(cls, config):
         for key in ("batch_size", "epochs", "vocab_size", "max_subwords", "beam_width",
-                    "n_best"):
+                    "n_best", "max_decode_steps"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
+        if config["max_source_tokens"] < 2:
+            raise ConfigError("key 'max_source_tokens' must be >= 2 (a subword and EOS), got "
+                              f"{config['max_source_tokens']}")
         if not 0 <= config["dropout"] < 1:
             raise ConfigError(f"key 'dropout' must be in [0, 1), got {config['dropout']}")
         for key in ("decoding", "val_decoding"):
@@ -96,7 +103,8 @@ class TranslatorBuilder:
     @classmethod
     def decoding_kwargs(cls, config):
         return {key: config[key] for key in ("max_length_ratio", "decoding", "beam_width",
-                                             "length_penalty", "coverage_penalty", "n_best")}
+                                             "length_penalty", "coverage_penalty", "n_best",
+                                             "max_source_tokens", "max_decode_steps")}
 
 
 class RNNTranslatorBuilder(TranslatorBuilder):
