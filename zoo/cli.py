@@ -31,6 +31,7 @@ def _cmd_list(args):
 def _cmd_train(args):
     from zoo.config import parse_assignment
     from zoo.training import train
+    from zoo.training.callbacks import Stopped
 
     overrides = dict(parse_assignment(item) for item in args.set)
     if (args.config is None) == (args.resume is None):
@@ -44,6 +45,8 @@ def _cmd_train(args):
             raise
         print(f"zoo train: error: {error}", file=sys.stderr)
         return 2
+    except Stopped as stop:  # the run is marked KILLED; the trainer said how to resume it
+        return 128 + stop.signum  # as a shell reports a process a signal ended
     print(f"run {result.run_id}: " + ", ".join(
         f"{key} {value:.4g}" for key, value in result.metrics.items()))
     return 0

@@ -1,10 +1,13 @@
-"""Keras callbacks for tracked training, and the per-epoch checkpoint a killed training resumes
-from."""
+"""Keras callbacks for tracked training, the per-epoch checkpoint a killed training resumes
+from, and how a training stops on SIGTERM or SIGINT."""
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +88,79 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class Stopped(KeyboardInterrupt):
+    """The training was stopped by a signal (`signum`): SIGTERM, or SIGINT (Ctrl-C).
+
+    A KeyboardInterrupt, so that nothing that catches `Exception` (TensorFlow, Keras, MLflow)
+    swallows it and the trainer's Ctrl-C path marks the run KILLED.
+    """
+
+    def __init__(self, signum):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stop = {"signal": None, "deferred": 0}
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """SIGTERM and SIGINT raise `Stopped` in the main thread for the duration of the block.
+
+    Raised from the Python handler at once: the interpreter runs it between two bytecodes of
+    the main thread, i.e. after the current training step (Keras `fit` returns to Python every
+    step), so a training stops within a step. A flag checked at batch end (`StopOnSignal`)
+    backs it up where the exception got lost (raised inside a `__del__`, which Python only
+    prints), and `signals_deferred` holds it back while a checkpoint is written. Outside the
+    main thread (where Python delivers no signal) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {number: signal.signal(number, _on_signal) for number in STOP_SIGNALS}
+    _stop["signal"] = None
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(number, handler)
+        _stop["signal"] = None
+
+
+def _on_signal(signum, frame):
+    if _stop["signal"] is not None:
+        return  # stopping already: let the run be marked KILLED and the lock released
+    _stop["signal"] = signum
+    if not _stop["deferred"]:
+        raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """A stop signal that arrives in the block raises `Stopped` when the block is done."""
+    _stop["deferred"] += 1
+    try:
+        yield
+    finally:
+        _stop["deferred"] -= 1
+    raise_if_stopped()
+
+
+def raise_if_stopped():
+    """Raise `Stopped` if a stop signal came and was not acted on."""
+    if _stop["signal"] is not None and not _stop["deferred"]:
+        raise Stopped(_stop["signal"])
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Stops `fit` at the next batch end if a stop signal's exception got lost."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        raise_if_stopped()
+
+
 class RunCheckpoint:
     """The training state at the end of each epoch, in `directory`, written atomically.
 
@@ -125,6 +201,12 @@ class RunCheckpoint:
         return self.epoch_dir(state["best_epoch"]) / self.WEIGHTS
 
     def save(self, model, state):
+        # Atomic without this too; deferred so a stopped training leaves no half-written
+        # temporary directory and its last epoch checkpointed.
+        with signals_deferred():
+            return self._save(model, state)
+
+    def _save(self, model, state):
         epoch = int(state["epoch"])
         self.directory.mkdir(parents=True, exist_ok=True)
         final = self.epoch_dir(epoch)

@@ -34,9 +34,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import keras
@@ -46,6 +48,7 @@ import tensorflow as tf
 
 from zoo import tracking
 from zoo.config import ConfigError
+from zoo.training import run_lock
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 LEARNING_RATE_SCALINGS = ("none", "linear", "sqrt")
@@ -124,7 +127,7 @@ def _multi_worker(config, resolver):
                           f"not {', '.join(map(repr, unsupported))}")
     if _task_count(cluster_spec) > 1:
         _configure_failure_detection(cluster_spec, config["heartbeat_timeout_seconds"])
-    with _startup_deadline(config["cluster_timeout_seconds"], resolver):
+    with _startup_deadline(config["cluster_timeout_seconds"], resolver), _keep_sigterm():
         try:
             return _KerasMultiWorkerStrategy(cluster_resolver=resolver)
         except RuntimeError as error:
@@ -132,6 +135,26 @@ def _multi_worker(config, resolver):
                 "strategy=multi_worker must be set up before TensorFlow runs anything in the "
                 f"process ({error}); start the training in a fresh process (zoo train, "
                 "zoo cluster-local)") from error
+
+
+@contextlib.contextmanager
+def _keep_sigterm():
+    """The process's SIGTERM handler as it was before the block.
+
+    With a coordination service (a cluster of several tasks) TensorFlow installs its own C++
+    SIGTERM handler (a preemption notifier this trainer does not use), which would swallow
+    the signal: without this, neither the trainer's stop (run marked KILLED) nor the default
+    termination would happen.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _configure_failure_detection(cluster_spec, heartbeat_seconds):
@@ -231,6 +254,15 @@ def is_chief(strategy):
     return worker_index(strategy) == 0
 
 
+def is_chief_task():
+    """`is_chief` from TF_CONFIG alone, before the strategy is made."""
+    resolver = _resolver()
+    cluster_spec = resolver.cluster_spec()
+    if _task_count(cluster_spec) <= 1 or resolver.task_type == "chief":
+        return True
+    return "chief" not in cluster_spec.jobs and resolver.task_id == 0
+
+
 def training_config(config, strategy):
     """`config` with the global `batch_size` and the (scaled) `learning_rate` one step uses."""
     replicas = strategy.num_replicas_in_sync
@@ -289,9 +321,10 @@ def tracked_run(strategy, config, output_dir, resume=None):
     """The MLflow run and run directory of this process, as `(run_id, run_dir)`.
 
     The chief opens the run (`resume=(run_id, run_dir)`: that run again) in the configured
-    store, under `<output_dir>/<run_id>`. Any other worker opens a run in a throwaway store in a
-    temporary directory, which also holds its run directory (with a copy of the chief's
-    checkpoints when resuming) and its temporary files, and is removed on exit.
+    store, under `<output_dir>/<run_id>`, and holds that directory's lock (`run_lock`; when
+    resuming, the caller holds it) until the run has ended. Any other worker opens a run in a
+    throwaway store in a temporary directory, which also holds its run directory (with a copy
+    of the chief's checkpoints when resuming) and its temporary files, and is removed on exit.
     """
     effective = training_config(config, strategy)
     tags = {"zoo.strategy": config.get("strategy", "default"),
@@ -302,10 +335,14 @@ def tracked_run(strategy, config, output_dir, resume=None):
     if is_chief(strategy):
         if resume is None:
             tracking.use_experiment(config["task"])
-            with mlflow.start_run() as run:
+            # The lock (entered in the outer ExitStack) is released after the run has its
+            # final status, so a resumer never finds a run that is about to finish unlocked.
+            with contextlib.ExitStack() as lock, mlflow.start_run() as run:
+                run_dir = (Path(output_dir) / run.info.run_id).resolve()
+                lock.enter_context(run_lock.hold(run_dir, run.info.run_id))
                 mlflow.set_tags(tags)
-                yield run.info.run_id, (Path(output_dir) / run.info.run_id).resolve()
-        else:
+                yield run.info.run_id, run_dir
+        else:  # `resume_training` holds the run's lock
             with mlflow.start_run(run_id=resume[0]):
                 mlflow.set_tags(tags)
                 yield resume

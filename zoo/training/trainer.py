@@ -1,8 +1,10 @@
 """`zoo train`: one MLflow-tracked training of a registered model."""
 
+import contextlib
 import dataclasses
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,8 +20,15 @@ from zoo.models import catalog
 from zoo.tasks import get_task
 from zoo.text import SubwordTokenizer
 from zoo.tracking import registry
-from zoo.training import distribution
-from zoo.training.callbacks import EpochTracker, RunCheckpoint, TimeBudget
+from zoo.training import distribution, run_lock
+from zoo.training.callbacks import (
+    EpochTracker,
+    RunCheckpoint,
+    StopOnSignal,
+    Stopped,
+    TimeBudget,
+    stop_on_signals,
+)
 from zoo.training.schedules import WarmupCosineDecay
 
 RUNS_DIR = Path("runs")
@@ -59,16 +68,30 @@ def train(config_or_name=None, overrides=None, output_dir=RUNS_DIR, verbose=1, r
             the same MLflow run, with its own config and tokenizer (`config_or_name` and
             `overrides` must then be left out).
 
+    SIGTERM or SIGINT (in the main thread) stops the training within a step: the run is marked
+    KILLED, its last epoch checkpoint kept for `resume`, and `Stopped` raised. While it trains
+    the run, the process holds its run directory's lock (`run_lock`).
+
     Returns:
         `TrainingResult`.
+
+    Raises:
+        run_lock.RunLockedError: (a ValueError) `resume` names a run another process holds.
+        Stopped: a signal stopped the training.
     """
     if resume is not None:
         if config_or_name is not None or overrides:
             raise ValueError("resume: a resumed run keeps its own config; give no config "
                              "and no overrides")
-        return resume_training(resume, output_dir, verbose)
-    if config_or_name is None:
+    elif config_or_name is None:
         raise ValueError("train: give a config (a registered model name or a YAML path)")
+    with stop_on_signals():
+        if resume is not None:
+            return resume_training(resume, output_dir, verbose)
+        return _train_new(config_or_name, overrides, output_dir, verbose)
+
+
+def _train_new(config_or_name, overrides, output_dir, verbose):
     config = catalog.resolve_config(config_or_name, overrides)
     configure_threads(config)
     strategy = distribution.get_strategy(config)  # before TensorFlow runs anything
@@ -94,16 +117,39 @@ def resume_training(run_id, output_dir=RUNS_DIR, verbose=1):
     """
     tracking.configure()
     client = mlflow.MlflowClient()
+    run_dir = _run_dir(_get_run(client, run_id), output_dir)
+    chief = distribution.is_chief_task()
+    # Before anything in the run directory is written or deleted: a second resumer of the
+    # same run stops here. The other workers of a multi-worker run only read the chief's.
+    with run_lock.hold(run_dir, run_id) if chief else contextlib.nullcontext():
+        run = _get_run(client, run_id)  # its status now that nobody else can resume it
+        if run.info.status == "FINISHED":
+            raise ValueError(f"resume: run {run_id} ({run.info.run_name}) has already finished")
+        if run.info.status == "RUNNING" and chief:
+            print(f"resume: run {run_id} is RUNNING in MLflow but no live process holds it "
+                  "(killed outright, e.g. out of memory): resuming it", flush=True)
+        return _resume_held(client, run, run_dir, output_dir, verbose)
+
+
+def _get_run(client, run_id):
     try:
-        run = client.get_run(run_id)
+        return client.get_run(run_id)
     except mlflow.exceptions.MlflowException:
         raise ValueError(f"resume: no run {run_id!r} in {tracking.tracking_uri()}") from None
-    if run.info.status == "FINISHED":
-        raise ValueError(f"resume: run {run_id} ({run.info.run_name}) has already finished")
-    run_dir = Path(output_dir).resolve() / run_id
+
+
+def _run_dir(run, output_dir):
+    """`<output_dir>/<run_id>`, else the directory the run's `zoo.run_dir` tag names."""
+    run_dir = Path(output_dir).resolve() / run.info.run_id
     tagged = run.data.tags.get("zoo.run_dir")
     if not run_dir.is_dir() and tagged and Path(tagged).is_dir():
         run_dir = Path(tagged)
+    return run_dir
+
+
+def _resume_held(client, run, run_dir, output_dir, verbose):
+    """`resume_training` once the run is this process's."""
+    run_id = run.info.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     config = _restore_file(client, run_id, run_dir, "config.yaml")
     if config is None:
@@ -138,12 +184,13 @@ def _restore_file(client, run_id, run_dir, relative):
     path = run_dir / relative
     if path.is_file():
         return path
-    try:
-        local = client.download_artifacts(run_id, relative, tempfile.mkdtemp(prefix="zoo-"))
-    except (mlflow.exceptions.MlflowException, OSError):
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(local, path)
+    with tempfile.TemporaryDirectory(prefix="zoo-") as scratch:
+        try:
+            local = client.download_artifacts(run_id, relative, scratch)
+        except (mlflow.exceptions.MlflowException, OSError):
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(local, path)
     return path
 
 
@@ -154,15 +201,19 @@ def _read_data(config):
             "hash": task.data_hash(train_examples)}
 
 
-def _train_guarded(*args, **kwargs):
-    """`_train_in_run`, the run marked FAILED (KILLED on Ctrl-C) if it raises."""
+def _train_guarded(config, run_id, *args, **kwargs):
+    """`_train_in_run`, the run marked FAILED (KILLED on a stop signal or Ctrl-C) if it
+    raises."""
     # Staging for the run's artifacts (MLflow copies them into its store): removed however the
     # training ends, so repeated runs leave nothing in the system's temp directory.
     artifacts = Path(tempfile.mkdtemp(prefix="zoo-artifacts-"))
     try:
-        return _train_in_run(*args, artifacts=artifacts, **kwargs)
-    except KeyboardInterrupt:
+        return _train_in_run(config, run_id, *args, artifacts=artifacts, **kwargs)
+    except KeyboardInterrupt as error:
         mlflow.end_run(status="KILLED")
+        stopped = error.args[0] if isinstance(error, Stopped) else "interrupted"
+        print(f"run {run_id} {stopped}, marked KILLED; its last epoch checkpoint is kept: "
+              f"continue it with `zoo train --resume {run_id}`", file=sys.stderr, flush=True)
         raise
     except BaseException:
         mlflow.end_run(status="FAILED")
@@ -255,7 +306,7 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
         with distribution.worker_failures(strategy, run_id):
             model.fit(stream, validation_data=prepared.valid, epochs=config["epochs"],
                       initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      callbacks=[budget, *swap_ema, tracker,
+                      callbacks=[StopOnSignal(), budget, *swap_ema, tracker,
                                  *distribution.callbacks(strategy, budget)],
                       verbose=verbose, shuffle=False)
     train_seconds = budget.elapsed()
