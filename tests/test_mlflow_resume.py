@@ -1,6 +1,7 @@
 """`zoo train` killed with SIGKILL after its 2nd epoch checkpoint, then `zoo train --resume
 RUN_ID`: the same MLflow run goes on from the checkpoint (same tokenizer, weights and optimizer
-state) and ends with every epoch's metrics exactly once."""
+state) and ends with every epoch's metrics exactly once. The dead process's run lock, left
+behind, is taken over."""
 
 import json
 import os
@@ -69,6 +70,8 @@ def test_sigkill_after_epoch_two_then_resume_continues_the_same_run(tmp_path):
     client = mlflow.MlflowClient(environment["MLFLOW_TRACKING_URI"])
     run = client.get_run(run_id)
     assert run.info.status == "RUNNING"  # nobody ended it: the process died at once
+    lock = json.loads((output / run_id / ".lock").read_text())  # nor released its lock
+    assert (lock["pid"], lock["run_id"]) == (process.pid, run_id)
     tokenizer_before = (output / run_id / "tokenizer" / "subword.model").read_bytes()
     logged_before = [m.step for m in client.get_metric_history(run_id, "loss")]
     assert logged_before == list(range(1, len(logged_before) + 1))
@@ -80,6 +83,9 @@ def test_sigkill_after_epoch_two_then_resume_continues_the_same_run(tmp_path):
         check=False)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert f"resuming run {run_id} after epoch {killed_after} of {EPOCHS}" in resumed.stdout
+    assert f"taking over from pid {process.pid}" in resumed.stdout
+    assert f"run {run_id} is RUNNING in MLflow but no live process holds it" in resumed.stdout
+    assert not (output / run_id / ".lock").exists()
 
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
