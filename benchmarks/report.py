@@ -45,6 +45,23 @@ def serving_rows():
     return rows
 
 
+def chaos_rows():
+    record = _load("serving_chaos.json")
+    if not record:
+        return []
+    codes = ", ".join(f"{code} {count:,}" for code, count in record["answers_by_code"].items())
+    row = (
+        f"| serving chaos ({record['clients']} clients, {record['duration_s']:.0f} s, versions "
+        f"added/corrupted/deleted, junk dirs) | {record['model']} | {record['requests']:,} "
+        f"requests: {codes}; **unexpected codes {record['unexpected_total']}, server restarts "
+        f"{record['server_restarts']}**; versions loaded {record['versions_loaded']}, refused "
+        f"{record['versions_refused']} | valid p50 {record['valid_p50_ms']} ms, p99 "
+        f"{record['valid_p99_ms']} ms; health p99 {record['health_p99_ms']} ms | peak RSS "
+        f"{record['peak_rss_mib']:,.0f} MiB | {record['host'].get('cpu', '')}, "
+        f"{record['created'][:10]} |")
+    return [row]
+
+
 def attention_rows():
     record = _load("attention_layers.json")
     if not record:
@@ -142,7 +159,7 @@ def table():
               "|---|---|---|---|---|---|"]
     rows = (training_rows() + throughput_rows() + profile_rows() + decode_rows()
             + roofline_rows() + attention_rows()
-            + serving_rows())
+            + serving_rows() + chaos_rows())
     if not rows:
         rows = ["| (no results yet: run `make bench`) | | | | | |"]
     return "\n".join(header + rows)

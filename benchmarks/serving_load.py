@@ -167,6 +167,13 @@ def _run_load(target: str, model: str, input_name: str, texts: list[str], concur
 TINY_MODEL = "luong_translator"
 
 
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
 def _multi30k_sources(limit: int = 256) -> list[str]:
     """German sides of the Multi30k test set (``$ZOO_DATA_DIR/mt/test.tsv``: English, German)."""
     data_dir = Path(os.environ.get("ZOO_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -404,12 +411,15 @@ def main(argv: list[str] | None = None, texts: list[str] | None = None,
                                                       ".keras translator instead of training")
     parser.add_argument("--calls", type=int, default=200, help="calls per latency measurement")
     parser.add_argument("--note", default="", help="added to the reports' note (e.g. host load)")
+    parser.add_argument("--multi30k", type=int, default=0, metavar="N",
+                        help="send the German side of the first N Multi30k test lines instead "
+                             "of four fixed sentences")
     parser.add_argument("--latency-output", default=str(REPO_ROOT / "benchmarks" / "results" /
                                                         "serving_latency.json"))
     args = parser.parse_args(argv)
     if args.tiny_translator:
         return run_tiny_translator(args)
-    texts = texts or DEFAULT_TEXTS
+    texts = texts or (_multi30k_sources(args.multi30k) if args.multi30k else DEFAULT_TEXTS)
 
     load_before = os.getloadavg()
     results = []
@@ -445,7 +455,7 @@ def main(argv: list[str] | None = None, texts: list[str] | None = None,
         "batching_parameters_file": os.path.relpath(args.batching_parameters_file, REPO_ROOT),
         "duration_s": args.duration,
         "warmup_s": args.warmup,
-        "host": {"cpus": os.cpu_count(), "machine": platform.machine(),
+        "host": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "machine": platform.machine(),
                  "python": platform.python_version()},
         "note": "clients and server share the host's cores" +
                 (f"; {args.note}" if args.note else ""),
