@@ -193,3 +193,17 @@ def test_only_one_of_several_processes_takes_over_a_stale_lock(tmp_path):
                                 str(start)], stdout=subprocess.DEVNULL) for _ in range(4)]
     codes = sorted(racer.wait(timeout=60) for racer in racers)
     assert codes == [0, 3, 3, 3]
+
+
+def test_sigint_raises_stopped_and_a_checkpoint_write_defers_it():
+    from zoo.training.callbacks import Stopped, signals_deferred, stop_on_signals
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Stopped) as stopped, stop_on_signals():
+        written = []
+        with signals_deferred():  # as `RunCheckpoint.save`: the write completes first
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)  # the handler has run (main thread, between bytecodes)
+            written.append("checkpoint")
+    assert stopped.value.signum == signal.SIGINT and written == ["checkpoint"]
+    assert signal.getsignal(signal.SIGINT) is before  # put back for the caller
