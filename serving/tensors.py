@@ -51,7 +51,9 @@ class Limits:
             Classify checks the ``bytes_list`` features of its examples instead).
     """
 
-    max_batch_size: int | None = 1024
+    # 64: the client's chunk. Exports pad batches past 32 to multiples of 32, each a fresh XLA
+    # compile, so a larger bound lets one client keep the server compiling new shapes.
+    max_batch_size: int | None = 64
     max_string_bytes: int | None = 16 * 1024
     max_tensor_elements: int | None = 16 * 1024 * 1024
     require_utf8: bool = True
