@@ -69,8 +69,10 @@ def assert_alive(client, expected):
 @pytest.mark.parametrize("kwargs, code, words", [
     ({"model": "nope"}, NOT_FOUND, ["nope"]),
     ({"version": 7}, NOT_FOUND, [MODEL, "7"]),
-    ({"label": "canary"}, NOT_FOUND, ["canary"]),
-    ({"signature_name": "nope"}, NOT_FOUND, ['"nope"']),
+    # TF Serving's codes (as the server returns since 610caf0): an unknown label is
+    # INVALID_ARGUMENT, an unknown signature FAILED_PRECONDITION.
+    ({"label": "canary"}, INVALID, ["canary"]),
+    ({"signature_name": "nope"}, grpc.StatusCode.FAILED_PRECONDITION, ['"nope"']),
     ({"inputs": {"txt": ["x"]}}, INVALID, ["txt", "text"]),
     ({"inputs": {"text": ["x"], "extra": ["y"]}}, INVALID, ["extra"]),
     ({"inputs": {}}, INVALID, ["missing", "text"]),
@@ -107,7 +109,7 @@ def test_message_over_the_limit(client, expected):
 def test_not_a_classifier(client, expected):
     with pytest.raises(ServingError) as info:
         client.classify(MODEL, ["Ein Hund."])  # no 'classification' signature
-    assert info.value.code == NOT_FOUND
+    assert info.value.code == INVALID  # TF Serving's code for it
     with pytest.raises(ServingError) as info:
         client.classify(MODEL, ["Ein Hund."], signature_name="serving_default")
     assert info.value.code == INVALID
@@ -162,15 +164,16 @@ def test_odd_but_valid_text_is_translated(client, expected, text):
 
 
 def test_response_over_the_message_limit(client, expected):
-    """Attention is [batch, max target length, source], the target length a multiple of the
-    source's: four 1.5 KB texts (6 KB in) ask for about 2 MiB of output, over the 1 MiB limit.
-    gRPC refuses to send it (RESOURCE_EXHAUSTED); asking only for the translations works."""
-    texts = ["Hund " * 300] * 4
+    """Attention is [batch, max target length, source]: a long source is cut to 128 ids and
+    the target buffer to 200 steps, 100 KB of attention per row, so twelve 1.5 KB texts
+    (18 KB in) ask for 1.2 MB of output, over the 1 MiB limit. gRPC refuses to send it
+    (RESOURCE_EXHAUSTED); asking only for the translations works."""
+    texts = ["Hund " * 300] * 12
     with pytest.raises(ServingError) as info:
         client.predict(MODEL, {"text": texts})
     assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "larger than max" in info.value.details
-    assert len(client.translate(MODEL, texts)) == 4  # output_filter=["translation"]
+    assert len(client.translate(MODEL, texts)) == 12  # output_filter=["translation"]
     assert_alive(client, expected)
 
 
