@@ -97,7 +97,7 @@ def _export(keras_path: Path, workdir: Path) -> tuple[Path, dict]:
 
 
 class _Server:
-    def __init__(self, repo: Path, log_path: Path, poll: float):
+    def __init__(self, repo: Path, log_path: Path, poll: float, extra_flags=()):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
         self.log_path = log_path
@@ -106,7 +106,7 @@ class _Server:
             [sys.executable, "-m", "serving.server", str(repo), "--port", "0",
              "--file_system_poll_wait_seconds", str(poll), "--max_num_load_retries", "2",
              "--load_retry_interval_micros", "3000000",
-             "--max_request_tokens", str(MAX_REQUEST_TOKENS)],
+             *(extra_flags or ("--max_request_tokens", str(MAX_REQUEST_TOKENS)))],
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.target = None
         for line in self.process.stdout:
@@ -244,6 +244,50 @@ def _chaos(repo: Path, source: Path, stop: threading.Event, events: list, rng: r
             events.append((time.monotonic(), f"chaos action failed: {error}"))
 
 
+def worst_request_memory(repo: Path, workdir: Path, concurrency: int = 16) -> dict:
+    """Peak RSS of a server with the default limits: after loading, after the largest request
+    they admit (64 texts of 16 KiB), and after `concurrency` such requests at once (the default
+    --max_concurrent_requests, batching off: each runs on its own)."""
+    from serving import Client
+
+    long_text = ("Ein Mann faehrt mit dem Fahrrad durch die Stadt . " * 400)[:16 * 1024]
+    server = _Server(repo, workdir / "worst.log", poll=0, extra_flags=("--max_num_load_retries",
+                                                                       "0"))
+    try:
+        after_load = server.memory_kib().get("VmHWM", 0)
+        with Client(server.target, retries=0, timeout=600) as client:
+            started = time.perf_counter()
+            out = client.predict(MODEL, {"text": [long_text] * 64})
+            one_s = time.perf_counter() - started
+            after_one = server.memory_kib().get("VmHWM", 0)
+            errors = []
+
+            def send():
+                try:
+                    client.predict(MODEL, {"text": [long_text] * 64})
+                except Exception as error:  # noqa: BLE001 - reported
+                    errors.append(str(error)[:200])
+
+            threads = [threading.Thread(target=send) for _ in range(concurrency)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            many_s = time.perf_counter() - started
+        after_many = server.memory_kib().get("VmHWM", 0)
+    finally:
+        server.stop()
+    return {"request": "64 texts x 16 KiB (default --max_request_batch_size, "
+                       "--max_string_bytes, --max_request_tokens 8192)",
+            "source_tokens": int(out["source_tokens"].shape[1]),
+            "target_steps": int(out["target_tokens"].shape[1]),
+            "peak_rss_mib_after_load": round(after_load / 1024, 1),
+            "peak_rss_mib_after_one": round(after_one / 1024, 1), "one_s": round(one_s, 1),
+            f"peak_rss_mib_after_{concurrency}_concurrent": round(after_many / 1024, 1),
+            "concurrent_s": round(many_s, 1), "errors": errors}
+
+
 def run(args) -> dict:
     from serving import Client
 
@@ -256,6 +300,7 @@ def run(args) -> dict:
     (repo / MODEL).mkdir(parents=True)
     shutil.copytree(source, repo / MODEL / "1")
 
+    worst = worst_request_memory(repo, workdir) if args.worst_request else None
     sentences = _sentences()
     kinds = _request_kinds(sentences)
     names = list(kinds)
@@ -362,6 +407,7 @@ def run(args) -> dict:
         "versions_loaded": log_text.count(" loaded from "),
         "versions_refused": log_text.count("failed to load"),
         "junk_warnings": log_text.count("a version directory name must be a decimal integer"),
+        "worst_request": worst,
         "final_status": status_rows,
         "chaos_events": [f"{t - began:6.1f}s {what}" for t, what in events],
         "host": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "python": platform.python_version()},
@@ -409,6 +455,8 @@ def main(argv=None) -> int:
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--chaos-period", type=float, default=15.0)
+    parser.add_argument("--worst-request", action=argparse.BooleanOptionalAction, default=True,
+                        help="first measure the peak RSS of the largest admitted request")
     parser.add_argument("--output", default=str(REPO_ROOT / "benchmarks" / "results"
                                                 / "serving_chaos.json"))
     args = parser.parse_args(argv)
