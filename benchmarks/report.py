@@ -34,14 +34,18 @@ def serving_rows():
     record = _load("serving_load.json")
     if not record:
         return []
+    # The note's first clause after the fixed "clients and server share..." says what was served.
+    what = record.get("note", "").split("; ")[1:2]
+    model = what[0].split(" (")[0] if what else record.get("model", "fixture")
+    machine = record.get("host", {}).get("cpu", "")
     rows = []
     for level in record.get("results", []):
         rows.append(
             f"| serving load ({'batching' if level.get('batching') else 'no batching'}, "
-            f"{level.get('concurrency')} clients) | {record.get('model', 'fixture')} | "
+            f"{level.get('concurrency')} clients) | {model} | "
             f"{level.get('requests_per_s', 0):,.0f} req/s | p50 "
             f"{level.get('p50_ms', 0):.1f} ms, p99 {level.get('p99_ms', 0):.1f} ms | "
-            f"{level.get('errors', 0)} errors | {record.get('created', '')[:10]} |")
+            f"{level.get('errors', 0)} errors | {machine}, {record.get('created', '')[:10]} |")
     return rows
 
 
