@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from serving.versions import version_dirs
+from zoo.training.run_lock import pid_exists
 
 # `.staging-<pid>@<host>-<random>`: whoever finds it later can tell whether its writer still
 # runs. Without `@<host>` (as older exports named them) it counts as this host's.
@@ -68,7 +69,7 @@ def remove_stale_staging(model_root):
         match = _STAGING.match(entry.name)
         if not (match and entry.is_dir(follow_symlinks=False)):
             continue
-        if match.group(2) not in (None, _host()) or _alive(int(match.group(1))):
+        if match.group(2) not in (None, _host()) or pid_exists(int(match.group(1))):
             continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(Path(entry.path))
@@ -103,13 +104,3 @@ def _host():
     return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())
 
 
-def _alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True

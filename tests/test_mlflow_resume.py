@@ -27,6 +27,24 @@ def _zoo(*arguments):
     return [sys.executable, "-m", "zoo.cli", *arguments]
 
 
+def start_training(directory, config, log_path):
+    """A real `zoo train luong_translator` subprocess with `config` as `--set`s, tracked in
+    `<directory>/mlflow.db`, its runs under `<directory>/runs`: `(environment, output,
+    process)`; its output goes to `log_path`."""
+    environment = dict(os.environ)
+    environment["MLFLOW_TRACKING_URI"] = f"sqlite:///{directory / 'mlflow.db'}"
+    environment["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO)] + [p for p in [environment.get("PYTHONPATH")] if p])
+    output = directory / "runs"
+    settings = [f"--set={key}={json.dumps(value)}" for key, value in config.items()]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            _zoo("train", "luong_translator", *settings, "--output-dir", str(output)),
+            cwd=directory, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL)
+    return environment, output, process
+
+
 def _latest_checkpoint(output):
     for pointer in output.glob("*/checkpoints/latest.json"):
         try:
@@ -38,18 +56,8 @@ def _latest_checkpoint(output):
 
 def test_sigkill_after_epoch_two_then_resume_continues_the_same_run(tmp_path):
     require_multi30k()
-    environment = dict(os.environ)
-    environment["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + [p for p in [environment.get("PYTHONPATH")] if p])
-    output = tmp_path / "runs"
-    settings = [f"--set={key}={json.dumps(value)}" for key, value in RESUME_TRANSLATOR.items()]
     first_log = tmp_path / "first.log"
-    with open(first_log, "wb") as log:
-        process = subprocess.Popen(
-            _zoo("train", "luong_translator", *settings, "--output-dir", str(output)),
-            cwd=tmp_path, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+    environment, output, process = start_training(tmp_path, RESUME_TRANSLATOR, first_log)
     try:
         deadline = time.monotonic() + 600
         run_id, epoch = None, 0

@@ -15,7 +15,7 @@ import mlflow
 import pytest
 
 from tests.conftest import TINY_TRANSLATOR, require_multi30k
-from tests.test_mlflow_resume import _latest_checkpoint, _zoo
+from tests.test_mlflow_resume import _latest_checkpoint, _zoo, start_training
 
 REPO = Path(__file__).resolve().parent.parent
 EPOCHS = 2
@@ -44,18 +44,8 @@ def stopped_run(tmp_path_factory):
     `(environment, output dir, run id, the process, its log)`."""
     require_multi30k()
     directory = tmp_path_factory.mktemp("signals")
-    environment = dict(os.environ)
-    environment["MLFLOW_TRACKING_URI"] = f"sqlite:///{directory / 'mlflow.db'}"
-    environment["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO)] + [p for p in [environment.get("PYTHONPATH")] if p])
-    output = directory / "runs"
-    settings = [f"--set={key}={json.dumps(value)}" for key, value in SIGNAL_TRANSLATOR.items()]
     log_path = directory / "train.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            _zoo("train", "luong_translator", *settings, "--output-dir", str(output)),
-            cwd=directory, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+    environment, output, process = start_training(directory, SIGNAL_TRANSLATOR, log_path)
     try:
         run_id = _wait_for_first_checkpoint(process, output, log_path)
         process.send_signal(signal.SIGTERM)

@@ -68,11 +68,12 @@ def holder_state(holder):
     if not isinstance(pid, int) or pid <= 0:
         return "stale"
     if process_start_time(pid) is None:
-        return "live" if _pid_exists(pid) else "stale"  # no /proc: the pid is all we have
+        return "live" if pid_exists(pid) else "stale"  # no /proc: the pid is all we have
     return "live" if process_start_time(pid) == holder.get("start_time") else "stale"
 
 
-def _pid_exists(pid):
+def pid_exists(pid):
+    """Whether a process `pid` runs on this host (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
