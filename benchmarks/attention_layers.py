@@ -51,7 +51,7 @@ def make_step_fn(layer, rank):
                 kwargs["state"] = layer.get_initial_state(values, mask)
             outputs = layer(query, values, **kwargs)
             loss = tf.reduce_sum(tf.square(outputs[0])) + tf.reduce_sum(outputs[1])
-        grads = tape.gradient(loss, [query, values] + list(layer.trainable_variables))
+        grads = tape.gradient(loss, [query, values, *layer.trainable_variables])
         return loss, grads
 
     return fn

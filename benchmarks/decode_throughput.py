@@ -57,7 +57,7 @@ def _torch_runner(keras_model, compiled):
     def run(texts):
         key = tuple(texts)
         if key not in cache:  # tokenization is not part of torch's timing
-            rows = [ids + [3] for ids in tokenizer.tokenize(texts).to_list()]
+            rows = [[*ids, 3] for ids in tokenizer.tokenize(texts).to_list()]
             width = -(-max(len(r) for r in rows) // 8) * 8  # padded like the zoo's export
             ids = torch.zeros(len(rows), width, dtype=torch.long)
             for index, row in enumerate(rows):
@@ -112,7 +112,7 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
                                      f"{str(error)[:300]}"
     results = {}
     for batch_size, batches in workloads.items():
-        for name, runner in runners.items():  # untimed pass: compilation, caches
+        for runner in runners.values():  # untimed pass: compilation, caches
             _time(runner, batches)
         samples = {name: [] for name in runners}
         for _ in range(rounds):

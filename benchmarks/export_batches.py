@@ -59,7 +59,7 @@ def export(overrides=None, train_batches=400, path=DEFAULT_PATH):
     arrays["valid_count"] = np.array(count)
     test_ids = tokenizer.tokenize(tf.constant(test[0])).to_list()
     for index, ids in enumerate(test_ids):
-        arrays[f"test_source_{index}"] = np.array(ids + [EOS_ID], np.int32)
+        arrays[f"test_source_{index}"] = np.array([*ids, EOS_ID], np.int32)
     arrays["test_count"] = np.array(len(test_ids))
     arrays["tokenizer"] = np.frombuffer(tokenizer.model_proto, np.uint8)
     meta = {key: config[key] for key in SIZE_KEYS} | {

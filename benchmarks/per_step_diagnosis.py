@@ -139,10 +139,7 @@ def run_variant(name, path, meta, steps, total_steps, eval_every, record=None):
     # `keras_initscale`: the builder's own `init_scale` (0.1) draws the uniform init in Keras.
     keras_model = build_keras(path, keras_init=init != "initscale")
     uniform = torch_model(meta, uniform_seed=config["seed"])
-    if init == "uinit":
-        start = uniform
-    else:
-        start = torch_model(meta, keras_model=keras_model)
+    start = uniform if init == "uinit" else torch_model(meta, keras_model=keras_model)
     # `kinit+group`: Keras' init with that group of weights from the uniform ±0.1 init.
     with torch.no_grad():
         for (weight_name, weight), uniform_weight in zip(start.named_parameters(),

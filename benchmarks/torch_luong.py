@@ -491,7 +491,7 @@ def check_equivalence(keras_model, batches, rtol=1e-4, gradient_batches=1):
         delta = np.abs(keras_logits.numpy() - torch_logits.detach().numpy())
         scale = float(np.abs(keras_logits.numpy()).max())
         entry = {
-            "shape": list(source.shape) + [target_in.shape[1]],
+            "shape": [*source.shape, target_in.shape[1]],
             "max_abs_logit": scale,
             "max_abs_logit_diff": float(delta.max()),
             "max_rel_logit_diff_real_tokens": float(delta[mask].max()) / scale,

@@ -347,7 +347,7 @@ class HealthReporter:
                 self.servicer.set(name, serving if available else not_serving)
             self._known = set(availability)
             overall = serving if availability and all(availability.values()) else not_serving
-            for service in ("",) + SERVICES:
+            for service in ("", *SERVICES):
                 self.servicer.set(service, overall)
 
 

@@ -276,7 +276,7 @@ def _loss_and_gradients(layer, query3, values, mask, seed=1):
         for tensor in sequence[:2] + looped[:2]:
             loss += tf.reduce_sum(tf.cast(tensor, "float32")
                                   * rng.normal(size=tensor.shape).astype("float32"))
-    grads = tape.gradient(loss, list(layer.trainable_variables) + [query3, values])
+    grads = tape.gradient(loss, [*layer.trainable_variables, query3, values])
     return sequence, looped, grads
 
 
@@ -474,7 +474,7 @@ def _pooling_gradients(layer, values, mask):
         loss += tf.reduce_sum(tf.cast(weights, "float32")
                               * rng.normal(size=weights.shape).astype("float32"))
         loss += sum(tf.cast(extra, "float32") for extra in layer.losses)
-    return (pooled, weights), tape.gradient(loss, list(layer.trainable_variables) + [values])
+    return (pooled, weights), tape.gradient(loss, [*layer.trainable_variables, values])
 
 
 def run_pooling_layer_test(cls, init_kwargs=None, *, directory, reference=None,

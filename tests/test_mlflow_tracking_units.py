@@ -98,7 +98,7 @@ def test_best_by_names_a_validation_metric_of_the_task():
 
     assert zoo.resolve_config("summarizer", {"best_by": "val_rouge1"})["best_by"] == "val_rouge1"
     assert zoo.resolve_config("sentiment")["best_by"] == "val_loss"
-    with pytest.raises(ConfigError, match="best_by.*val_loss, val_accuracy"):
+    with pytest.raises(ConfigError, match=r"best_by.*val_loss, val_accuracy"):
         zoo.resolve_config("sentiment", {"best_by": "val_rouge1"})
 
 

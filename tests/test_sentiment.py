@@ -383,7 +383,7 @@ def test_predict_and_classify_through_our_grpc_server(exported, trained, capsys)
                 np.testing.assert_allclose([score for _, score in classes],
                                            expected["probabilities"][row], atol=1e-5)
             # A batch of 3 is padded to the bucket of 4 inside and cut back.
-            three = client.predict("sentiment", {"text": TEXTS + [""]})
+            three = client.predict("sentiment", {"text": [*TEXTS, ""]})
             assert three["probabilities"].shape == (3, 2)
             np.testing.assert_allclose(three["probabilities"][:2], out["probabilities"],
                                        atol=1e-5)

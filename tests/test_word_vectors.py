@@ -14,7 +14,7 @@ def _corpus():
     shared = ["the {} sat on the mat", "a {} ate the food", "my {} is sleeping now"]
     other = ["heavy rain fell over the hills", "cold rain came from the north sea"]
     texts = []
-    for repeat in range(150):
+    for _ in range(150):
         texts += [pattern.format(animal) for pattern in shared for animal in ("cat", "dog")]
         texts += other
     return texts

@@ -223,7 +223,7 @@ def squeeze_outputs(squeeze, context, weights, *rest):
     """Drop the T axis added by `expand_query` from `context` and `weights`."""
     if squeeze:
         context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
-    return (context, weights) + tuple(rest)
+    return (context, weights, *rest)
 
 
 def valid_lengths(values, mask=None):

@@ -55,10 +55,7 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def call(self, ids, position=None, training=None):
         embedded = self.embedding(ids) * ops.cast(math.sqrt(self.dim), self.compute_dtype)
-        if position is None:
-            positions = ops.arange(ops.shape(ids)[1])[None, :]
-        else:
-            positions = position
+        positions = ops.arange(ops.shape(ids)[1])[None, :] if position is None else position
         embedded = embedded + ops.cast(sinusoidal_positions(positions, self.dim), embedded.dtype)
         return self.dropout_layer(embedded, training=training)
 
@@ -83,7 +80,7 @@ class _FeedForward(keras.layers.Layer):
 
     def build(self, shape):
         self.inner.build(shape)
-        self.outer.build(tuple(shape[:-1]) + (self.inner.units,))
+        self.outer.build((*shape[:-1], self.inner.units))
 
     def call(self, x, training=None):
         return self.outer(self.dropout_layer(self.inner(x), training=training))

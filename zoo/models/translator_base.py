@@ -20,7 +20,7 @@ def source_length_buckets(max_source_tokens):
     buckets, cap = list(SOURCE_LENGTH_BUCKETS), -(-int(max_source_tokens) // 8) * 8
     while buckets[-1] < cap:
         buckets.append(buckets[-2] * 2)
-    return tuple(b for b in buckets if b < cap) + (cap,)
+    return (*(b for b in buckets if b < cap), cap)
 
 
 class Translator(keras.Model):

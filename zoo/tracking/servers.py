@@ -1,6 +1,7 @@
 """Local servers for the tracking store: an `mlflow server` (the UI and REST API) and a
 throwaway PostgreSQL cluster to back it. Both bind 127.0.0.1 only."""
 
+import contextlib
 import glob
 import os
 import pwd
@@ -202,10 +203,8 @@ class LocalPostgres:
             return
         data = self.directory / "data"
         if (data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self._run(self.bin / "pg_ctl", "-D", data, "-m", "fast", "-w", "stop")
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass
         shutil.rmtree(self.directory, ignore_errors=True)
         self.directory = None
 
