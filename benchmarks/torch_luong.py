@@ -107,7 +107,7 @@ class TorchLuongTranslator(nn.Module):
             state = state.view(self.encoder_layers, directions, batch, self.encoder_units)
             return [torch.cat(tuple(layer), -1) for layer in state]
 
-        return memory, mask, list(zip(join(h), join(c)))
+        return memory, mask, list(zip(join(h), join(c), strict=True))
 
     # -- decoder ----------------------------------------------------------------------------
     def step(self, embedded, feed, states, memory, mask):
@@ -503,7 +503,7 @@ def check_equivalence(keras_model, batches, rtol=1e-4, gradient_batches=1):
             loss_t.backward()
             torch_grads = keras_layout(twin, gradients=True)
             errors = {}
-            for weight, grad in zip(keras_model.trainable_weights, keras_grads):
+            for weight, grad in zip(keras_model.trainable_weights, keras_grads, strict=True):
                 path = weight.path.split("/", 1)[1]
                 grad = np.asarray(tf.convert_to_tensor(grad))  # IndexedSlices → dense
                 errors[path] = float(np.linalg.norm(torch_grads[path] - grad)

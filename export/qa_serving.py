@@ -123,7 +123,7 @@ def warmup_contexts(model, lengths):
     lengths_by_words = model.tokenizer.tokenize(
         tf.constant([" ".join(words[:count]) for count in counts])).row_lengths().numpy()
     texts = {}
-    for count, tokens in zip(counts, lengths_by_words):
+    for count, tokens in zip(counts, lengths_by_words, strict=True):
         padded = -(-min(int(tokens), model.max_context_tokens) // CONTEXT_MULTIPLE)
         padded *= CONTEXT_MULTIPLE
         if padded in wanted:

@@ -157,14 +157,14 @@ def _shape_key(inputs: dict[str, np.ndarray], pad: bool) -> tuple:
 def _pad_to(array: np.ndarray, trailing: tuple[int, ...]) -> np.ndarray:
     if array.shape[1:] == trailing:
         return array
-    widths = [(0, 0)] + [(0, t - s) for s, t in zip(array.shape[1:], trailing)]
+    widths = [(0, 0)] + [(0, t - s) for s, t in zip(array.shape[1:], trailing, strict=True)]
     fill = b"" if array.dtype == object else 0
     return np.pad(array, widths, constant_values=fill)
 
 
 def merge(parts: list[np.ndarray], target_rows: int | None = None) -> np.ndarray:
     """Concatenates along dim 0, padding trailing dims to the largest; optional row padding."""
-    trailing = tuple(max(dims) for dims in zip(*(p.shape[1:] for p in parts)))
+    trailing = tuple(max(dims) for dims in zip(*(p.shape[1:] for p in parts), strict=True))
     merged = np.concatenate([_pad_to(p, trailing) for p in parts], axis=0)
     if target_rows is not None and target_rows > merged.shape[0]:
         filler = np.repeat(merged[-1:], target_rows - merged.shape[0], axis=0)

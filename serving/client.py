@@ -94,10 +94,10 @@ def _join(parts: list[np.ndarray]) -> np.ndarray:
         return parts[0]
     if any(p.ndim == 0 for p in parts):
         return parts[0]
-    trailing = tuple(max(dims) for dims in zip(*(p.shape[1:] for p in parts)))
+    trailing = tuple(max(dims) for dims in zip(*(p.shape[1:] for p in parts), strict=True))
     padded = []
     for part in parts:
-        widths = [(0, 0)] + [(0, t - s) for s, t in zip(part.shape[1:], trailing)]
+        widths = [(0, 0)] + [(0, t - s) for s, t in zip(part.shape[1:], trailing, strict=True)]
         fill = b"" if part.dtype == object else 0
         padded.append(np.pad(part, widths, constant_values=fill) if any(w[1] for w in widths)
                       else part)

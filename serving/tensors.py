@@ -108,7 +108,7 @@ def proto_to_ndarray(alias: str, proto: tensor_pb2.TensorProto, info: meta_graph
             raise invalid(
                 f"input '{alias}': expects rank {len(want)} (shape {_shape_str(want)}) but got "
                 f"rank {len(dims)} (shape {_shape_str(dims)})")
-        for axis, (w, d) in enumerate(zip(want, dims)):
+        for axis, (w, d) in enumerate(zip(want, dims, strict=True)):
             if w >= 0 and w != d:
                 raise invalid(
                     f"input '{alias}': dimension {axis} must be {w} (shape {_shape_str(want)}) "

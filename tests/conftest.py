@@ -91,7 +91,7 @@ def check_word_vector_init(name, overrides, embeddings_of):
     table_ids = {id(table) for table in tables}
     assert len(table_ids) == config["members"]
     changed = []
-    for weight, old in zip(model.weights, before):
+    for weight, old in zip(model.weights, before, strict=True):
         new = weight.numpy()
         if id(weight) not in table_ids:
             np.testing.assert_array_equal(new, old, err_msg=weight.path)

@@ -97,7 +97,7 @@ def to_numpy(outputs):
 
 
 def assert_outputs_close(actual, expected, atol=1e-5, rtol=1e-5, what=""):
-    for i, (a, e) in enumerate(zip(to_numpy(actual), to_numpy(expected))):
+    for i, (a, e) in enumerate(zip(to_numpy(actual), to_numpy(expected), strict=True)):
         if a is None and e is None:
             continue
         np.testing.assert_allclose(a.astype("float32"), e.astype("float32"), atol=atol,
@@ -110,7 +110,7 @@ def snapshot_rng(layer):
 
 
 def restore_rng(layer, snapshot):
-    for variable, value in zip(layer.non_trainable_variables, snapshot):
+    for variable, value in zip(layer.non_trainable_variables, snapshot, strict=True):
         variable.assign(value)
 
 
@@ -208,7 +208,7 @@ def check_projected_keys(cls, init_kwargs, inputs):
 def _check_random_outputs(actual, expected, layer, mask, weights_sum):
     """For noisy modes: same shapes as the reference run, finite, masks hold."""
     actual, expected = to_numpy(actual), to_numpy(expected)
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         if a is None:
             continue
         assert a.shape == e.shape and np.all(np.isfinite(a.astype("float32")))
@@ -282,7 +282,7 @@ def _loss_and_gradients(layer, query3, values, mask, seed=1):
 
 def _check_gradients_present(layer, grads, run):
     names = [v.path for v in layer.trainable_variables] + ["query", "values"]
-    for name, grad in zip(names, grads):
+    for name, grad in zip(names, grads, strict=True):
         assert grad is not None, f"{run}: no gradient for {name}"
         grad = keras.ops.convert_to_numpy(grad)
         assert np.all(np.isfinite(grad)), f"{run}: non-finite gradient for {name}"
@@ -346,7 +346,7 @@ def check_compiled(layer, inputs, exact_inference=True, exact_training=True,
     if gradients:
         names = _check_gradients_present(layer, jit_training[2], "jit")
         if exact_training:
-            for name, a, e in zip(names, jit_training[2], eager_training[2]):
+            for name, a, e in zip(names, jit_training[2], eager_training[2], strict=True):
                 np.testing.assert_allclose(keras.ops.convert_to_numpy(a),
                                            keras.ops.convert_to_numpy(e), rtol=1e-4, atol=1e-5,
                                            err_msg=f"gradient of {name}, jit vs eager")
@@ -511,7 +511,7 @@ def run_pooling_layer_test(cls, init_kwargs=None, *, directory, reference=None,
     tensors = (tf.convert_to_tensor(values), tf.convert_to_tensor(mask))
     _, grads = _pooling_gradients(layer, *tensors)
     names = [v.path for v in layer.trainable_variables] + ["values"]
-    for name, grad in zip(names, grads):
+    for name, grad in zip(names, grads, strict=True):
         assert grad is not None, f"no gradient for {name}"
         grad = keras.ops.convert_to_numpy(grad)
         assert np.all(np.isfinite(grad)) and np.any(grad != 0), f"bad gradient for {name}"
@@ -526,7 +526,7 @@ def run_pooling_layer_test(cls, init_kwargs=None, *, directory, reference=None,
     assert_outputs_close(compiled[0], eager[0], what="jit vs eager (inference)")
     if not random_training:
         assert_outputs_close(compiled[1][0], eager[1][0], what="jit vs eager (training)")
-        for name, a, e in zip(names, compiled[1][1], eager[1][1]):
+        for name, a, e in zip(names, compiled[1][1], eager[1][1], strict=True):
             np.testing.assert_allclose(keras.ops.convert_to_numpy(a),
                                        keras.ops.convert_to_numpy(e), rtol=1e-4, atol=1e-5,
                                        err_msg=f"gradient of {name}, jit vs eager")

@@ -147,6 +147,6 @@ def test_build_config_remembers_the_projected_key_shape(name):
     clone.build_from_config(layer.get_build_config())
     clone.set_weights(layer.get_weights())
     actual = call_layer(clone, query, values, projected_keys=clone.project_keys(keys))
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         if e is not None:
             np.testing.assert_allclose(np.asarray(a), np.asarray(e), atol=1e-6)

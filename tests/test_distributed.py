@@ -89,7 +89,7 @@ def test_two_workers_train_the_model_one_worker_trains(tmp_path, monkeypatch):
     workers = _start_workers(tmp_path, _settings(config))
     _finish(workers, timeout=600)
     logs = [_log(tmp_path, index) for index in range(2)]
-    for (process, _), log in zip(workers, logs):
+    for (process, _), log in zip(workers, logs, strict=True):
         assert process.returncode == 0, log[-4000:]
 
     # Both replicas end with the same weights after the same steps.

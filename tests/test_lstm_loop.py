@@ -25,7 +25,7 @@ def test_run_lstm_is_keras_lstm_with_the_padding_mask():
     backward, (bw_h, bw_c) = run_lstm(inputs, lstm.backward_layer.cell, LENGTHS, reverse=True)
     outputs = np.concatenate([forward, backward], -1)
     np.testing.assert_allclose(outputs, expected[0], atol=1e-6)  # 0 on padding, as Keras
-    for got, want in zip((fw_h, fw_c, bw_h, bw_c), expected[1:]):
+    for got, want in zip((fw_h, fw_c, bw_h, bw_c), expected[1:], strict=True):
         np.testing.assert_allclose(got, want, atol=1e-6)
     assert np.abs(outputs[~MASK]).max() == 0
 

@@ -64,10 +64,10 @@ def test_checkpoint_keeps_latest_and_best_and_restores_optimizer(tmp_path):
     restored = _small_model(seed=1)
     state = checkpoint.restore(restored)
     assert state["epoch"] == 3 and [h["epoch"] for h in state["history"]] == [1, 2, 3]
-    for mine, theirs in zip(model.weights, restored.weights):
+    for mine, theirs in zip(model.weights, restored.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 4
-    for mine, theirs in zip(model.optimizer.variables, restored.optimizer.variables):
+    for mine, theirs in zip(model.optimizer.variables, restored.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
 
 

@@ -122,7 +122,7 @@ def test_attention_flow_is_padding_invariant_and_compiles():
     context, query, context_mask, query_mask = layer_inputs(1)
     layer = BidirectionalAttentionFlow()
     outputs = layer(context, query, context_mask, query_mask)
-    for b, (c_len, q_len) in enumerate(zip(context_mask.sum(1), query_mask.sum(1))):
+    for b, (c_len, q_len) in enumerate(zip(context_mask.sum(1), query_mask.sum(1), strict=True)):
         if not c_len:
             continue
         alone = layer(context[b:b + 1, :c_len], query[b:b + 1, :q_len])
@@ -142,7 +142,7 @@ def test_attention_flow_is_padding_invariant_and_compiles():
     eager = loss_and_gradients(*tensors)
     compiled = tf.function(loss_and_gradients, jit_compile=True)(*tensors)
     assert_outputs_close(compiled[0], eager[0], what="jit vs eager")
-    for a, e in zip(compiled[1], eager[1]):
+    for a, e in zip(compiled[1], eager[1], strict=True):
         assert np.all(np.isfinite(e.numpy())) and np.any(e.numpy() != 0)
         np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-4, atol=1e-5)
 
@@ -197,7 +197,7 @@ def test_fused_lstm_is_the_keras_lstm(tmp_path):
                                               jit_compile=True)()
         real = np.ones((4, 9), bool) if mask_value is None else mask.numpy()
         np.testing.assert_allclose(fused.numpy()[real], keras_loop.numpy()[real], atol=1e-5)
-        for a, b in zip(fused_grads, keras_grads):
+        for a, b in zip(fused_grads, keras_grads, strict=True):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-4)
     clone = FusedBidirectionalLSTM.from_config(layer.get_config())
     clone(inputs)
@@ -341,7 +341,7 @@ def test_answer_gives_python_offsets(tokenizer):
     contexts = ["Der Zürcher Café-Besitzer — Ørsted — sagte: «Grüße!» 😀 Ende.", "",
                 "Short."]
     results = model.answer(["Wer?", "Nothing?", "What?"], contexts, return_attention=True)
-    for context, result in zip(contexts, results):
+    for context, result in zip(contexts, results, strict=True):
         assert context[result["start"]:result["end"]] == result["answer"]
         assert result["answer"] == result["answer"].strip()
         assert result["c2q"].shape == (len(result["context_tokens"]),
@@ -396,10 +396,10 @@ def test_test_f1_is_the_official_score_of_answer(trained):
     examples = load_squad("test", limit=TINY_TRAINING["test_limit"])
     answers = trained.model.answer([e["question"] for e in examples],
                                    [e["context"] for e in examples])
-    scores = squad_em_f1({e["id"]: a["answer"] for e, a in zip(examples, answers)}, examples)
+    predictions = {e["id"]: a["answer"] for e, a in zip(examples, answers, strict=True)}
+    scores = squad_em_f1(predictions, examples)
     assert scores["f1"] == pytest.approx(trained.metrics["test_f1"])
-    head = squad_em_f1({e["id"]: a["answer"] for e, a in zip(examples, answers)},
-                       examples[:TINY_TRAINING["eval_limit"]])
+    head = squad_em_f1(predictions, examples[:TINY_TRAINING["eval_limit"]])
     assert head["f1"] == pytest.approx(trained.metrics["test_f1_first_n"])
 
 
@@ -423,7 +423,7 @@ def test_export_op_check_and_our_grpc_server(trained, tmp_path, jit_compile):
             answers = client.answer("reader", QUESTIONS, CONTEXTS)
             assert answers == [e["answer"] for e in expected]
             out = client.predict("reader", {"question": QUESTIONS, "context": CONTEXTS})
-            for row, (context, result) in enumerate(zip(CONTEXTS, expected)):
+            for row, (context, result) in enumerate(zip(CONTEXTS, expected, strict=True)):
                 start, end = int(out["start"][row]), int(out["end"][row])
                 assert (start, end) == (result["start"], result["end"])
                 assert context[start:end] == answers[row]

@@ -290,7 +290,7 @@ def test_predict_texts_and_keras_round_trip(trained):
     assert sst_form["tokens"][0] == result["tokens"][1]
     np.testing.assert_allclose(sst_form["probabilities"][0], result["probabilities"][1],
                                atol=1e-6)
-    for weights, tokens in zip(result["attention"], result["tokens"]):
+    for weights, tokens in zip(result["attention"], result["tokens"], strict=True):
         assert weights.shape == (2, len(tokens))
         np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     loaded = keras.saving.load_model(trained.model_path, compile=False)
@@ -394,6 +394,6 @@ def test_predict_and_classify_through_our_grpc_server(exported, trained, capsys)
                          *TEXTS]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         assert [line.split("\t")[:2] for line in lines] == [
-            [text, label] for text, label in zip(TEXTS, expected["labels"])]
+            [text, label] for text, label in zip(TEXTS, expected["labels"], strict=True)]
     finally:
         handle.stop()

@@ -228,7 +228,8 @@ def test_zoo_predict_cli_translates_through_the_server(server, expected, capsys)
 
     assert cli.main(["predict", "--server", server.target, "--model", MODEL, *PROBE]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines == [f"{source}\t{translation}" for source, translation in zip(PROBE, expected)]
+    assert lines == [f"{source}\t{translation}"
+                     for source, translation in zip(PROBE, expected, strict=True)]
     # an unknown model: a clear error, exit status 2
     assert cli.main(["predict", "--server", server.target, "--model", "nope", "x"]) == 2
     assert "nope" in capsys.readouterr().err

@@ -39,7 +39,7 @@ def test_mixed_precision_training_saves_a_float32_model(tracking_dir, tmp_path):
     assert result.model.decoder.output_projection.compute_dtype == "float32"
     saved = keras.saving.load_model(result.model_path, compile=False)
     assert saved.decoder.output_projection.compute_dtype == "float32"
-    for a, b in zip(saved.get_weights(), result.model.get_weights()):
+    for a, b in zip(saved.get_weights(), result.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert np.isfinite(result.metrics["test_bleu"])
 

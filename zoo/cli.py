@@ -139,17 +139,18 @@ def _cmd_predict(args):
             print("zoo predict: error: a reader needs --context TEXT (the texts are the "
                   "questions)", file=sys.stderr)
             return 2
-        for question, answer in zip(args.texts, client.answer(args.model, args.texts,
-                                                                args.context, **kwargs)):
+        answers = client.answer(args.model, args.texts, args.context, **kwargs)
+        for question, answer in zip(args.texts, answers, strict=True):
             print(f"{question}\t{answer}")
     elif "label" in outputs:
         result = client.predict(args.model, {"text": args.texts}, **kwargs)
         for text, label, probabilities in zip(args.texts, result["label"],
-                                              result["probabilities"]):
+                                              result["probabilities"], strict=True):
             print(f"{text}\t{label.decode('utf-8')}\t{float(max(probabilities)):.3f}")
     else:
         helper = client.summarize if "summary" in outputs else client.translate
-        for source, output in zip(args.texts, helper(args.model, args.texts, **kwargs)):
+        results = helper(args.model, args.texts, **kwargs)
+        for source, output in zip(args.texts, results, strict=True):
             print(f"{source}\t{output}")
     return 0
 

@@ -48,7 +48,7 @@ def read_aeslc(path: str | os.PathLike[str], limit: int | None = None) -> list[d
     seen: dict[str, int] = {}
     for number, fields in iter_tsv(path, [COLUMNS, COLUMNS_ANNOTATED]):
         names = COLUMNS if len(fields) == len(COLUMNS) else COLUMNS_ANNOTATED
-        for name, value in zip(names, fields):
+        for name, value in zip(names, fields, strict=True):
             if not value.strip():
                 raise DataError(path, number, f"empty {name!r} field")
         eid = fields[0]

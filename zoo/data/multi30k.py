@@ -13,7 +13,7 @@ def read_multi30k(split, source_lang="de", target_lang="en", limit=None):
     path = data_file("mt", f"{split}.tsv")
     sources, targets = [], []
     for number, fields in iter_tsv(path, LANGUAGES, header=False):
-        pair = dict(zip(LANGUAGES, fields))
+        pair = dict(zip(LANGUAGES, fields, strict=True))
         for lang in LANGUAGES:
             if not pair[lang].strip():
                 raise DataError(path, number, f"empty {lang} sentence")

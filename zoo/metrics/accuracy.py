@@ -19,5 +19,5 @@ def accuracy(predictions: Sequence, labels: Sequence) -> float:
         raise ValueError(f"got {len(predictions)} predictions but {len(labels)} labels")
     if not labels:
         raise ValueError("no examples to score")
-    correct = sum(1 for p, y in zip(predictions, labels) if p == y)
+    correct = sum(1 for p, y in zip(predictions, labels, strict=True) if p == y)
     return 100.0 * correct / len(labels)

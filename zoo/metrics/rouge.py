@@ -51,7 +51,7 @@ def rouge(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) ->
         raise ValueError(f"got {len(hyps)} hypotheses but {len(refs)} references")
     scorer = _scorer()
     totals = dict.fromkeys(ROUGE_TYPES, 0.0)
-    for i, (hyp, ref) in enumerate(zip(hyps, refs)):
+    for i, (hyp, ref) in enumerate(zip(hyps, refs, strict=True)):
         if not isinstance(hyp, str):
             raise TypeError(f"hypotheses[{i}] must be a string, got {type(hyp).__name__}")
         if isinstance(ref, str):

@@ -109,7 +109,7 @@ class PointerGenerator(MemberLossMixin, Translator):
     def member_layers(self):
         """`(encoder, decoder, embedding dropout)` of each member, the first first."""
         return [(self.encoder, self.decoder, self.embedding_dropout),
-                *zip(self.extra_encoders, self.extra_decoders, self.extra_dropouts)]
+                *zip(self.extra_encoders, self.extra_decoders, self.extra_dropouts, strict=True)]
 
     def build(self, input_shape=None):
         for encoder, decoder, _ in self.member_layers():
@@ -161,7 +161,7 @@ class PointerGenerator(MemberLossMixin, Translator):
         history = state["history"]
         log_probs, weights, states = [], [], []
         for (encoder, decoder, _), (memory, projected_memory), member_state in zip(
-                self.member_layers(), contexts, state["members"]):
+                self.member_layers(), contexts, state["members"], strict=True):
             member_log_probs, member_weights, _, member_state = decoder.decoding_step(
                 encoder.embedding(tokens), member_state, memory, projected_memory, mask,
                 source_ids)

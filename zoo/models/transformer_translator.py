@@ -120,7 +120,7 @@ class TransformerTranslator(Translator):
         y = self.target_embedding(tokens, position=step, training=False)
         caches = []
         weights = None
-        for layer, keys, cache in zip(self.decoder_layers, memory_keys, state):
+        for layer, keys, cache in zip(self.decoder_layers, memory_keys, state, strict=True):
             y, weights, cache = layer.step(y, step, cache, memory, mask, keys)
             caches.append(cache)
         return self.output_projection(self.decoder_norm(y)), weights, caches

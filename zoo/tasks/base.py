@@ -104,7 +104,7 @@ def served_in_length_order(signature, inputs, lengths, output, batch_size):
         chunk = order[start:start + batch_size]
         values = signature(**{name: tf.constant([column[i] for i in chunk])
                               for name, column in inputs.items()})[output].numpy()
-        for index, value in zip(chunk, values):
+        for index, value in zip(chunk, values, strict=True):
             results[index] = value.decode("utf-8")
     return results
 

@@ -174,7 +174,7 @@ class QATask(Task):
                                [examples[i]["context"] for i in order],
                                batch_size=config["eval_batch_size"])
         results = [None] * len(examples)
-        for index, answer in zip(order, answers):
+        for index, answer in zip(order, answers, strict=True):
             results[index] = answer
         return results
 
@@ -194,7 +194,7 @@ class QATask(Task):
         return self._scores(config, examples, answers)
 
     def _scores(self, config, examples, answers):
-        predictions = {e["id"]: answer for e, answer in zip(examples, answers)}
+        predictions = {e["id"]: answer for e, answer in zip(examples, answers, strict=True)}
         scores = metrics.squad_em_f1(predictions, examples)
         head = config["eval_limit"]
         if head and len(examples) > head:
@@ -222,7 +222,7 @@ class QATask(Task):
                      for e in samples]
             predicted = [r["answer"] for r in results[: config["samples"]]]
             f1 = [round(100 * max(metrics.f1_score(p, a["text"]) for a in e["answers"]), 1)
-                  for p, e in zip(predicted, samples)]
+                  for p, e in zip(predicted, samples, strict=True)]
             log_sample_table({"id": [e["id"] for e in samples],
                               "question": [e["question"] for e in samples],
                               "gold": golds, "predicted": predicted, "f1": f1},

@@ -24,7 +24,7 @@ def batched_translate(model, sources, batch_size=64):
     outputs = [None] * len(sources)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        for index, text in zip(chunk, model.translate([sources[i] for i in chunk])):
+        for index, text in zip(chunk, model.translate([sources[i] for i in chunk]), strict=True):
             outputs[index] = text
     return outputs
 
@@ -136,7 +136,7 @@ def log_sample_table(columns, directory, stem):
     mlflow.log_table(columns, artifact_file=f"samples/{stem}.json")
     lines = ["\t".join(columns)] + [
         "\t".join(str(cell).replace("\t", " ").replace("\n", " ") for cell in row)
-        for row in zip(*columns.values())]
+        for row in zip(*columns.values(), strict=True)]
     path = directory / f"{stem}.tsv"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     mlflow.log_artifact(str(path), "samples")

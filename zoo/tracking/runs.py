@@ -123,8 +123,9 @@ def format_table(rows, columns=COLUMNS):
     numeric = {"epochs", "BLEU", "chrF", "wall time", "tokens/s"}
 
     def line(values):
+        triples = zip(columns, values, widths, strict=True)
         return "  ".join(value.rjust(width) if column in numeric else value.ljust(width)
-                         for column, value, width in zip(columns, values, widths)).rstrip()
+                         for column, value, width in triples).rstrip()
 
     return "\n".join([line(columns), line(["-" * width for width in widths])]
                      + [line(values) for values in cells])
