@@ -9,7 +9,8 @@ in two settings:
 Each measurement is one training-mode call plus the gradients of a scalar loss with respect
 to the layer's weights, the query and the values; the figure is the median over `--repeats`
 timed runs after `--warmup` untimed ones, eager and compiled runs alternating (the first
-`jit_compile` run, which compiles, is reported separately as `compile_s`). Results go to ``benchmarks/results/attention_layers.json``.
+`jit_compile` run, which compiles, is reported separately as `compile_s`). Results go to
+``benchmarks/results/attention_layers.json``.
 
     python benchmarks/attention_layers.py
     python benchmarks/attention_layers.py --repeats 20 --layers additive multi_head
@@ -29,13 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
 import numpy as np
 import tensorflow as tf
 
-import zoo
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import zoo  # noqa: E402  (the repository root goes on sys.path first: runs from a checkout)
 
 
 def make_step_fn(layer, rank):

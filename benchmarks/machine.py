@@ -8,7 +8,8 @@ import subprocess
 def machine_line():
     model = platform.processor() or "unknown CPU"
     try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False)
+        for line in lscpu.stdout.splitlines():
             if line.startswith("Model name:"):
                 model = line.split(":", 1)[1].strip()
     except OSError:

@@ -39,8 +39,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from export_batches import DEFAULT_PATH, keras_model_for
-from machine import machine_line
+# Siblings in benchmarks/, importable once HERE is on sys.path (the script runs from anywhere).
+from export_batches import DEFAULT_PATH, keras_model_for  # noqa: E402
+from machine import machine_line  # noqa: E402
 
 RESULTS = HERE / "results" / "per_step_diagnosis.json"
 VARIANTS = ("keras_kinit", "torch_kinit", "torch_uinit", "keras_uinit", "keras_initscale")

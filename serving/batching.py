@@ -80,7 +80,9 @@ class BatchingOptions:
         defaults = cls()
 
         def get(field):
-            return getattr(proto, field).value if proto.HasField(field) else getattr(defaults, field)
+            if proto.HasField(field):
+                return getattr(proto, field).value
+            return getattr(defaults, field)
 
         return cls(
             max_batch_size=get("max_batch_size"),
@@ -260,7 +262,8 @@ class BatchScheduler:
         batch, total, rest = [first], first.size, collections.deque()
         while queue.tasks:
             task = queue.tasks.popleft()
-            if task.shape_key == first.shape_key and total + task.size <= self.options.max_batch_size:
+            fits = total + task.size <= self.options.max_batch_size
+            if task.shape_key == first.shape_key and fits:
                 batch.append(task)
                 total += task.size
             else:

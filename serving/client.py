@@ -1,4 +1,4 @@
-"""A client for TF Serving's gRPC API (works with ``serving.server`` and ``tensorflow_model_server``).
+"""A client for TF Serving's gRPC API (for ``serving.server`` and ``tensorflow_model_server``).
 
 Only public TF Serving messages and stubs are used (``PredictRequest`` over
 ``PredictionServiceStub``, ``ClassificationRequest``, ``GetModelMetadataRequest``,
@@ -10,10 +10,11 @@ Only public TF Serving messages and stubs are used (``PredictRequest`` over
         client.translate("luong_translator", ["Ein Mann fährt Fahrrad."])
         client.predict("luong_translator", {"text": ["Ein Mann fährt Fahrrad."]})["attention"]
 
-Calls are retried on UNAVAILABLE and RESOURCE_EXHAUSTED with exponential backoff (``retries`` extra attempts), each
-attempt has a deadline (``timeout``, overridable per call), and inputs with more than
-``max_batch_size`` rows are sent as several requests whose outputs are joined again (padding
-trailing dimensions, e.g. ``attention``, to the largest with zeros / empty strings).
+Calls are retried on UNAVAILABLE and RESOURCE_EXHAUSTED with exponential backoff (``retries``
+extra attempts), each attempt has a deadline (``timeout``, overridable per call), and inputs
+with more than ``max_batch_size`` rows are sent as several requests whose outputs are joined
+again (padding trailing dimensions, e.g. ``attention``, to the largest with zeros / empty
+strings).
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 ``tensorflow.serving.BatchingParameters`` (``servables/tensorflow/session_bundle_config.proto``,
 fields 1-7), ``tensorflow.serving.MonitoringConfig`` / ``PrometheusConfig``
 (``config/monitoring_config.proto``) and ``tensorflow.serving.SSLConfig``
-(``config/ssl_config.proto``, what ``--ssl_config_file`` reads) are rebuilt here from descriptors with the upstream package,
-message and field names, numbers and types, so their text format (what
-``--batching_parameters_file`` and ``--monitoring_config_file`` read) and wire format are the
-same as the real ones. If a future wheel ships them, those classes are used instead.
+(``config/ssl_config.proto``, what ``--ssl_config_file`` reads) are rebuilt here from
+descriptors with the upstream package, message and field names, numbers and types, so their
+text format (what ``--batching_parameters_file`` and ``--monitoring_config_file`` read) and
+wire format are the same as the real ones. If a future wheel ships them, those classes are
+used instead.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _build():
         _add(prometheus, "enable", 1, _F.TYPE_BOOL)
         _add(prometheus, "path", 2, _F.TYPE_STRING)
         config = file.message_type.add(name="MonitoringConfig")
-        _add(config, "prometheus_config", 1, _F.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig")
+        _add(config, "prometheus_config", 1, _F.TYPE_MESSAGE,
+             ".tensorflow.serving.PrometheusConfig")
         pool.Add(file)
         monitoring = _existing("tensorflow.serving.MonitoringConfig")
     if _existing("tensorflow.serving.SSLConfig") is None:

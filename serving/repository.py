@@ -201,7 +201,7 @@ class ModelSpecConfig:
 
 def parse_model_server_config(text: str, config_dir: str | os.PathLike | None = None
                               ) -> list[ModelSpecConfig]:
-    """Parses text-format ``ModelServerConfig`` into model specs (see :func:`configs_from_proto`)."""
+    """Parses text-format ``ModelServerConfig`` into model specs (:func:`configs_from_proto`)."""
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)

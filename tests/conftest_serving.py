@@ -17,7 +17,8 @@ from serving import fixtures
 
 @pytest.fixture(scope="session")
 def saved_models(tmp_path_factory) -> dict[str, Path]:
-    """Built once: ``translator_v1``, ``translator_v2`` (answers prefixed ``v1:``/``v2:``), ``qa``."""
+    """Built once: ``translator_v1``, ``translator_v2`` (answers prefixed ``v1:``/``v2:``),
+    ``qa``."""
     base = tmp_path_factory.mktemp("saved_models")
     return {
         "translator_v1": fixtures.build_translator(base / "translator_v1", tag="1"),

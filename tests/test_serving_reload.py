@@ -206,9 +206,11 @@ def test_server_side_batching(saved_models, tmp_path):  # noqa: F811
         wait_for(lambda: sum(traffic.seen.values()) > 80, timeout=60)
         # a request larger than max_batch_size runs on its own; classify is batched too
         texts = [f"t{i} u{i}" for i in range(11)]
-        assert client.translate("tiny_translator", texts) == [expected_translation(t) for t in texts]
+        expected = [expected_translation(t) for t in texts]
+        assert client.translate("tiny_translator", texts) == expected
         assert len(client.classify("tiny_translator", ["good", "bad"])) == 2
-    assert traffic.failures == [] and traffic.wrong == [], f"slowest request {traffic.slowest:.1f} s"
+    assert traffic.failures == [] and traffic.wrong == [], (
+        f"slowest request {traffic.slowest:.1f} s")
     scheduler = server.scheduler
     assert scheduler.batches_run > 0
     assert scheduler.batch_elements / scheduler.batches_run > 1.5  # requests were merged

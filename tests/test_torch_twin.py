@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-
 from tests.conftest import require_multi30k
 
+torch = pytest.importorskip("torch")
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import torch_luong
+import torch_luong  # noqa: E402  (needs torch, checked above, and benchmarks/ on sys.path)
 
 TINY = {"embedding_dim": 8, "encoder_units": 8, "decoder_units": 16, "encoder_layers": 2,
         "bidirectional": True}

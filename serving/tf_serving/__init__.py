@@ -61,7 +61,7 @@ def models_config(root: str | os.PathLike, *,
                   labels: str | Mapping[str, Mapping[str, int]] | None = "auto",
                   num_versions: int = 1, base_path_prefix: str | None = "/models",
                   ) -> model_server_config_pb2.ModelServerConfig:
-    """The ``ModelServerConfig`` for every model under ``root`` (see :func:`write_models_config`)."""
+    """The ``ModelServerConfig`` of every model under ``root`` (:func:`write_models_config`)."""
     root = Path(root)
     config = model_server_config_pb2.ModelServerConfig()
     names = sorted(e.name for e in os.scandir(root)

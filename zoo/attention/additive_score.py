@@ -45,7 +45,8 @@ class AdditiveScoreAttention(BaseAttention):
         self.query_projection = self._projection(units, "query_projection")
         self.query_projection.build(query_shape)
         self.score_vector = self.add_weight(
-            name="score_vector", shape=(units,), initializer=clone_initializer(self.kernel_initializer)
+            name="score_vector", shape=(units,),
+            initializer=clone_initializer(self.kernel_initializer)
         )
         self.build_score_options(units)
 

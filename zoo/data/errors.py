@@ -4,7 +4,7 @@ Every reader in :mod:`zoo.data` validates each line of its file and reports the 
 a :class:`DataError` whose message starts with ``"{path}:{line}: "`` (1-based line numbers, the
 header being line 1), so that a broken file is reported where an editor can jump to it::
 
-    /work/shared/data/sentiment/train.tsv:7: expected 2 tab-separated fields (sentence, label), got 3
+    /data/sentiment/train.tsv:7: expected 2 tab-separated fields (sentence, label), got 3
 
 The data root comes from the ``ZOO_DATA_DIR`` environment variable (see :func:`data_dir`);
 nothing is ever downloaded or copied into the repository.

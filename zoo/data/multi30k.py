@@ -8,7 +8,8 @@ LANGUAGES = ("en", "de")
 def read_multi30k(split, source_lang="de", target_lang="en", limit=None):
     """Return `(sources, targets)`: two lists of raw strings for `split` in the given direction."""
     if {source_lang, target_lang} != set(LANGUAGES):
-        raise ValueError(f"Multi30k directions are en→de and de→en, got {source_lang}→{target_lang}")
+        raise ValueError("Multi30k directions are en→de and de→en, "
+                         f"got {source_lang}→{target_lang}")
     limit = check_limit(limit)
     path = data_file("mt", f"{split}.tsv")
     sources, targets = [], []

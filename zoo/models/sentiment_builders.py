@@ -125,7 +125,8 @@ register_model(SentimentBuilder)
 
 # One builder per attention layer of the library: `sentiment_additive`, `sentiment_cosine`, ...
 for _attention in attention_lib.names():
-    register_model(type(f"Sentiment{_attention.title().replace('_', '')}Builder", (SentimentBuilder,), {
+    _class_name = f"Sentiment{_attention.title().replace('_', '')}Builder"
+    register_model(type(_class_name, (SentimentBuilder,), {
         "name": f"sentiment_{_attention}",
         "default_attention": _attention,
         "__doc__": f"BiLSTM sentiment classifier pooling with {_attention!r} attention over "

@@ -1,4 +1,4 @@
-"""tf.data pipelines for translation: in-graph tokenization, length buckets padded to multiples of 8.
+"""tf.data translation pipelines: in-graph tokenization, length buckets padded to multiples of 8.
 
 Padding every batch to a bucket boundary (8, 16, 24, ...) keeps the number of distinct shapes
 small, so the XLA-compiled train step is compiled a handful of times rather than per batch
