@@ -23,6 +23,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# The rule set is [tool.ruff.lint] in pyproject.toml. Each further check of the code's habits
+# (import-linter contracts, the config-doc check, a type check of the public API) is one more
+# line here; .ci/run calls `make lint` before `make test`.
 lint: $(STAMP)
 	$(BIN)/ruff check zoo export serving tests benchmarks
 
