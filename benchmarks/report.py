@@ -1,4 +1,5 @@
-"""Regenerate the README's benchmark table from `benchmarks/results/*.json` (never by hand).
+"""Regenerate the benchmark table of `docs/benchmarks.md` from `benchmarks/results/*.json`
+(never by hand): the rows between its `benchmark-table` markers are rewritten.
 
     python benchmarks/report.py
 """
@@ -9,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+BENCHMARKS_DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
 
 
@@ -170,11 +172,12 @@ def table():
 
 
 def main():
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    text = BENCHMARKS_DOC.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{BENCHMARKS_DOC} lacks the {START} ... {END} markers")
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
     text = pattern.sub(lambda _: f"{START}\n{table()}\n{END}", text)
-    readme.write_text(text)
+    BENCHMARKS_DOC.write_text(text)
     print(table())
 
 

@@ -1,4 +1,4 @@
-"""`make bench`: every speed benchmark of issue 7, side by side, then the README table.
+"""`make bench`: every speed benchmark of issue 7, side by side, then the benchmark table.
 
     python benchmarks/run_all.py [--quick]
 
@@ -9,7 +9,7 @@
    one first when there is none);
 3. `decode_roofline.py`: the memory-bandwidth bound of batch-1 decoding on this machine, and
    the largest XLA / non-XLA ratio any implementation could reach against step 2's figures;
-4. `report.py`: regenerates the README's benchmark table from `benchmarks/results/*.json`.
+4. `report.py`: regenerates the table of `docs/benchmarks.md` from `benchmarks/results/*.json`.
 
 Run it on an otherwise idle machine: the figures are ratios measured in one run, but two
 processes sharing two cores still skew them.
