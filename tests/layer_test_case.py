@@ -110,7 +110,9 @@ def snapshot_rng(layer):
 
 
 def restore_rng(layer, snapshot):
-    for variable, value in zip(layer.non_trainable_variables, snapshot, strict=True):
+    # A snapshot of an unbuilt layer predates the variables its first call creates: those
+    # stay as they are (shorter wins).
+    for variable, value in zip(layer.non_trainable_variables, snapshot, strict=False):
         variable.assign(value)
 
 
