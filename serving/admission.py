@@ -27,6 +27,29 @@ import numpy as np
 
 from serving.tensors import ServingError
 
+DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds, for requests whose client set no deadline
+DEFAULT_MAX_REQUEST_TOKENS = 8192  # 64 texts (the client's chunk) of 128 subwords
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkLimits:
+    """How much inference work the server takes on (see :mod:`serving.admission`).
+
+    Args:
+        max_concurrent_requests: Predict/Classify requests running or batching at once.
+        max_queued_requests: more that may wait for a slot; beyond: RESOURCE_EXHAUSTED.
+        request_timeout: seconds; the deadline of a request whose client set none (and the
+            cap of longer ones). ``None``: only the client's deadline.
+        max_request_tokens: per-request bound on the source tokens a request may make the
+            model read (estimated from the bytes of its strings, capped by the export's
+            ``max_source_tokens``); over it: INVALID_ARGUMENT before any compute.
+    """
+
+    max_concurrent_requests: int | None = 16
+    max_queued_requests: int = 64
+    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
+    max_request_tokens: int | None = DEFAULT_MAX_REQUEST_TOKENS
+
 
 @dataclasses.dataclass(frozen=True)
 class Deadline:

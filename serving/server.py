@@ -21,7 +21,6 @@ From Python: :func:`serve` (blocking; SIGTERM/SIGINT shut it down gracefully) or
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import logging
 import os
@@ -34,8 +33,7 @@ from typing import Self
 
 import grpc
 import numpy as np
-from google.protobuf import text_format
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import (
@@ -48,9 +46,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.admission import Admission, Deadline, check_token_budget
+from serving.admission import Admission, Deadline, WorkLimits, check_token_budget
 from serving.batching import BatchingOptions, BatchScheduler
-from serving.protos import SSLConfig
+from serving.flags import add_server_arguments, server_kwargs
+from serving.health import HealthReporter
 from serving.repository import (
     DEFAULT_LOAD_RETRY_INTERVAL,
     DEFAULT_MAX_NUM_LOAD_RETRIES,
@@ -59,6 +58,7 @@ from serving.repository import (
     Servable,
 )
 from serving.tensors import (
+    DEFAULT_MAX_MESSAGE_SIZE,
     Limits,
     ServingError,
     check_strings,
@@ -66,34 +66,15 @@ from serving.tensors import (
     ndarray_to_proto,
     request_to_arrays,
 )
+from serving.tls import server_credentials
 from serving.versions import version_dirs
 
 log = logging.getLogger("serving")
-
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
-SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
-DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds, for requests whose client set no deadline
-DEFAULT_MAX_REQUEST_TOKENS = 8192  # 64 texts (the client's chunk) of 128 subwords
+# Re-exported: `serving.server.add_server_arguments`, `WorkLimits`, ... are the public names.
+__all__ = ["HealthReporter", "ServerHandle", "WorkLimits", "add_server_arguments", "main",
+           "serve", "server_credentials", "server_kwargs", "start_server"]
 
 
-@dataclasses.dataclass(frozen=True)
-class WorkLimits:
-    """How much inference work the server takes on (see :mod:`serving.admission`).
-
-    Args:
-        max_concurrent_requests: Predict/Classify requests running or batching at once.
-        max_queued_requests: more that may wait for a slot; beyond: RESOURCE_EXHAUSTED.
-        request_timeout: seconds; the deadline of a request whose client set none (and the
-            cap of longer ones). ``None``: only the client's deadline.
-        max_request_tokens: per-request bound on the source tokens a request may make the
-            model read (estimated from the bytes of its strings, capped by the export's
-            ``max_source_tokens``); over it: INVALID_ARGUMENT before any compute.
-    """
-
-    max_concurrent_requests: int | None = 16
-    max_queued_requests: int = 64
-    request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT
-    max_request_tokens: int | None = DEFAULT_MAX_REQUEST_TOKENS
 
 
 def _rpc(method):
@@ -324,51 +305,6 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-class HealthReporter:
-    """Keeps ``grpc.health.v1`` truthful: a model's name is SERVING while it has an AVAILABLE
-    version; the server as a whole (service ``""`` and TF Serving's services) is SERVING only
-    while every configured model is. Updated after every repository poll; answered by the
-    health servicer from memory, so a health check never waits for a model."""
-
-    def __init__(self, servicer: health.HealthServicer, manager: ModelManager):
-        self.servicer = servicer
-        self.manager = manager
-        self._known: set[str] = set()
-        self._lock = threading.Lock()
-
-    def update(self) -> None:
-        serving, not_serving = (health_pb2.HealthCheckResponse.SERVING,
-                                health_pb2.HealthCheckResponse.NOT_SERVING)
-        availability = self.manager.availability()
-        with self._lock:
-            for name in self._known - set(availability):  # removed from the configuration
-                self.servicer.set(name, not_serving)
-            for name, available in availability.items():
-                self.servicer.set(name, serving if available else not_serving)
-            self._known = set(availability)
-            overall = serving if availability and all(availability.values()) else not_serving
-            for service in ("", *SERVICES):
-                self.servicer.set(service, overall)
-
-
-def server_credentials(ssl_config) -> grpc.ServerCredentials:
-    """gRPC server credentials from TF Serving's ``SSLConfig`` (a message, its text format, or
-    a path to a file holding it, as ``--ssl_config_file``): ``server_key``/``server_cert`` are
-    PEM texts; ``custom_ca`` the CA that signs client certificates; ``client_verify`` requires
-    one (mutual TLS)."""
-    if isinstance(ssl_config, (str, os.PathLike)):
-        text = Path(ssl_config).read_text() if Path(ssl_config).is_file() else str(ssl_config)
-        ssl_config = text_format.Parse(text, SSLConfig())
-    if not ssl_config.server_key or not ssl_config.server_cert:
-        raise ValueError("SSLConfig needs server_key and server_cert (PEM)")
-    if ssl_config.client_verify and not ssl_config.custom_ca:
-        raise ValueError("SSLConfig client_verify needs custom_ca (the CA of client certificates)")
-    return grpc.ssl_server_credentials(
-        [(ssl_config.server_key.encode(), ssl_config.server_cert.encode())],
-        root_certificates=ssl_config.custom_ca.encode() or None,
-        require_client_auth=ssl_config.client_verify)
-
-
 class ServerHandle:
     """A running server: ``.port``, ``.target``, ``.stop()``; also a context manager."""
 
@@ -558,102 +494,6 @@ def serve(model_root: str | os.PathLike | None = None,
     print(f"serving on {handle.target}", flush=True)
     while not handle.wait(0.5):  # short waits keep the main thread responsive to signals
         pass
-
-
-# --------------------------------------------------------------------------- command line
-
-def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Adds ``tensorflow_model_server``-style flags to ``parser`` (see :func:`server_kwargs`)."""
-    parser.add_argument("model_root", nargs="?", default=None,
-                        help="model repository (<root>/<model>/<version>/) or one model's base "
-                             "path")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: pick a free one)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="interface to bind (0.0.0.0 for every interface)")
-    parser.add_argument("--model_name", default=None)
-    parser.add_argument("--model_base_path", default=None)
-    parser.add_argument("--model_config_file", default=None,
-                        help="text-format ModelServerConfig (models.config)")
-    parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0,
-                        help="seconds between repository polls (0: load once)")
-    parser.add_argument("--enable_batching", type=_flag_bool, nargs="?", const=True,
-                        default=False, help="batch concurrent requests (or =true/=false)")
-    parser.add_argument("--batching_parameters_file", default=None)
-    parser.add_argument("--grpc_max_threads", type=int, default=16)
-    parser.add_argument("--max_message_size", type=int, default=DEFAULT_MAX_MESSAGE_SIZE,
-                        help="largest gRPC message in bytes")
-    parser.add_argument("--max_request_batch_size", type=int, default=Limits.max_batch_size,
-                        help="most inputs (e.g. texts) in one request")
-    parser.add_argument("--max_string_bytes", type=int, default=Limits.max_string_bytes,
-                        help="longest string input element (e.g. one text), in bytes")
-    parser.add_argument("--enable_model_warmup", type=_flag_bool, default=True,
-                        help="replay assets.extra/tf_serving_warmup_requests before serving")
-    parser.add_argument("--xla_cpu_compilation_enabled", type=_flag_bool, default=True,
-                        help="accepted for compatibility: the Python runtime always runs XLA")
-    parser.add_argument("--max_concurrent_requests", type=int, default=16,
-                        help="Predict/Classify requests running (or batching) at once")
-    parser.add_argument("--max_queued_requests", type=int, default=64,
-                        help="requests that may wait for a slot; more: RESOURCE_EXHAUSTED")
-    parser.add_argument("--request_timeout_ms", type=int,
-                        default=int(DEFAULT_REQUEST_TIMEOUT * 1000),
-                        help="deadline of requests whose client set none, and cap of longer "
-                             "ones (0: the client's deadline only)")
-    parser.add_argument("--max_request_tokens", type=int, default=DEFAULT_MAX_REQUEST_TOKENS,
-                        help="most source tokens one request may make a model read "
-                             "(0: no bound); more: INVALID_ARGUMENT before any compute")
-    parser.add_argument("--max_num_load_retries", type=int,
-                        default=DEFAULT_MAX_NUM_LOAD_RETRIES,
-                        help="retries of a version that failed to load")
-    parser.add_argument("--load_retry_interval_micros", type=int,
-                        default=int(DEFAULT_LOAD_RETRY_INTERVAL * 1e6),
-                        help="microseconds between load retries")
-    parser.add_argument("--enable_reload_config", type=_flag_bool, default=True,
-                        help="accept HandleReloadConfigRequest (false: PERMISSION_DENIED)")
-    parser.add_argument("--model_base_path_prefix", action="append", default=None,
-                        help="directory ReloadConfig base paths must lie in (repeatable; "
-                             "default: the served repository)")
-    parser.add_argument("--ssl_config_file", default=None,
-                        help="TF Serving SSLConfig text proto: server_key, server_cert, "
-                             "custom_ca, client_verify")
-    return parser
-
-
-def _flag_bool(value: str) -> bool:
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def server_kwargs(args: argparse.Namespace) -> dict:
-    """Keyword arguments for :func:`serve`/:func:`start_server` from parsed flags."""
-    return {
-        "model_root": args.model_root,
-        "model_config_file": args.model_config_file,
-        "port": args.port,
-        "host": args.host,
-        "model_name": args.model_name,
-        "model_base_path": args.model_base_path,
-        "poll_interval": args.file_system_poll_wait_seconds,
-        "enable_batching": args.enable_batching or bool(args.batching_parameters_file),
-        "batching_parameters_file": args.batching_parameters_file,
-        "limits": Limits(max_batch_size=args.max_request_batch_size,
-                      max_string_bytes=args.max_string_bytes),
-        "max_message_size": args.max_message_size,
-        "max_workers": args.grpc_max_threads,
-        "enable_model_warmup": args.enable_model_warmup,
-        "work_limits": WorkLimits(
-            max_concurrent_requests=args.max_concurrent_requests,
-            max_queued_requests=args.max_queued_requests,
-            request_timeout=args.request_timeout_ms / 1000 or None,
-            max_request_tokens=args.max_request_tokens or None),
-        "max_num_load_retries": args.max_num_load_retries,
-        "load_retry_interval": args.load_retry_interval_micros / 1e6,
-        "enable_reload_config": args.enable_reload_config,
-        "model_base_path_prefix": args.model_base_path_prefix,
-        "ssl_config": args.ssl_config_file,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:

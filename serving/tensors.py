@@ -18,6 +18,8 @@ import tensorflow as tf
 from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2
 
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # largest gRPC request/response, in bytes
+
 
 class ServingError(Exception):
     """An error with a gRPC status code, sent back to the client as is."""
