@@ -23,11 +23,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-# The rule set is [tool.ruff.lint] in pyproject.toml. Each further check of the code's habits
-# (import-linter contracts, the config-doc check, a type check of the public API) is one more
-# line here; .ci/run calls `make lint` before `make test`.
+# The rule set is [tool.ruff.lint] and the package layers [tool.importlinter] in pyproject.toml.
+# Each further check of the code's habits (the config-doc check, a type check of the public API)
+# is one more line here; .ci/run calls `make lint` before `make test`.
 lint: $(STAMP)
 	$(BIN)/ruff check zoo export serving tests benchmarks
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
