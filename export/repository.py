@@ -57,7 +57,7 @@ def publish_version(write, model_root):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    fsync_directory(model_root)  # the rename itself
+    fsync_path(model_root)  # the rename itself
     return version
 
 
@@ -83,15 +83,12 @@ def fsync_tree(root):
         for name in files:
             path = os.path.join(directory, name)
             if os.path.isfile(path) and not os.path.islink(path):
-                _fsync_path(path)
-        fsync_directory(directory)
+                fsync_path(path)
+        fsync_path(directory)
 
 
-def fsync_directory(path):
-    _fsync_path(path)
-
-
-def _fsync_path(path):
+def fsync_path(path):
+    """fsync one file or directory; an error (ENOSPC, EIO) propagates and fails the export."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

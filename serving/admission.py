@@ -99,7 +99,6 @@ class Admission:
         self._cv = threading.Condition()
         self.running = 0
         self.waiting = 0
-        self.rejected = 0
 
     @property
     def capacity(self) -> int:
@@ -123,7 +122,6 @@ class Admission:
                 self.running += 1
                 return
             if self.waiting >= self.max_queued:
-                self.rejected += 1
                 raise ServingError(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"server overloaded: {self.running} requests running and {self.waiting} "

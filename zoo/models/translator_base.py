@@ -151,11 +151,11 @@ class Translator(keras.Model):
                 "coverage_penalty": self.coverage_penalty, "n_best": self.n_best}
 
     # -- raw strings in, raw strings out ------------------------------------------------------
-    def encode_texts(self, texts, pad_to_multiple=None, return_truncated=False):
+    def encode_texts(self, texts, return_truncated=False):
         """Tokenize raw strings into 0-padded ids `[batch, S]`, EOS-ended, cut to
         `max_source_tokens` ids (the first `max_source_tokens - 1` subwords, then EOS) and
-        padded to the next `source_length_buckets` width (or to a multiple of
-        `pad_to_multiple`). With `return_truncated`, also bool `[batch]`: which rows were cut.
+        padded to the next `source_length_buckets` width. With `return_truncated`, also bool
+        `[batch]`: which rows were cut.
         """
         self._require_tokenizer()
         ragged = self.tokenizer.tokenize(texts)
@@ -166,11 +166,8 @@ class Translator(keras.Model):
         ragged = tf.concat([ragged, tf.RaggedTensor.from_tensor(eos)], axis=1)
         ids = ragged.to_tensor(default_value=PAD_ID)
         length = tf.shape(ids)[1]
-        if pad_to_multiple:
-            padded = (length + pad_to_multiple - 1) // pad_to_multiple * pad_to_multiple
-        else:
-            buckets = tf.constant(source_length_buckets(self.max_source_tokens), tf.int32)
-            padded = tf.gather(buckets, tf.searchsorted(buckets, tf.reshape(length, [1]))[0])
+        buckets = tf.constant(source_length_buckets(self.max_source_tokens), tf.int32)
+        padded = tf.gather(buckets, tf.searchsorted(buckets, tf.reshape(length, [1]))[0])
         ids = tf.pad(ids, [[0, 0], [0, padded - length]])
         return (ids, truncated) if return_truncated else ids
 
