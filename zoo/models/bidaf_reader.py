@@ -8,14 +8,15 @@ from keras import ops
 from zoo.layers.bidirectional_attention_flow import BidirectionalAttentionFlow
 from zoo.layers.fused_bidirectional_lstm import FusedBidirectionalLSTM
 from zoo.layers.highway import Highway
-from zoo.text import PAD_ID, SubwordTokenizer
+from zoo.models.tokenized_model import TokenizedModel, pad_width
+from zoo.text import PAD_ID
 
 RNNS = ("lstm", "gru")
 _NEG = -1e9
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class BiDAFReader(keras.Model):
+class BiDAFReader(TokenizedModel, keras.Model):
     """Bi-directional attention flow reader for extractive QA (SQuAD).
 
     Subword embeddings → highway → a shared bidirectional RNN over context and question →
@@ -65,6 +66,10 @@ class BiDAFReader(keras.Model):
     """
 
     task = "qa"
+    config_fields = ("vocab_size", "embedding_dim", "highway_layers", "hidden_units", "rnn",
+                     "modeling_layers", "fusion_units", "end_rnn", "dropout",
+                     "max_context_tokens", "max_question_tokens", "max_answer_tokens",
+                     "fused_lstm", ("tokenizer", "tokenizer_b64"))
 
     def __init__(self, vocab_size=16000, embedding_dim=128, highway_layers=1, hidden_units=64,
                  rnn="lstm", modeling_layers=1, fusion_units=128, end_rnn=True, dropout=0.1,
@@ -86,8 +91,7 @@ class BiDAFReader(keras.Model):
         self.max_question_tokens = max_question_tokens
         self.max_answer_tokens = max_answer_tokens
         self.fused_lstm = fused_lstm
-        self.tokenizer_b64 = tokenizer
-        self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
+        self._init_tokenizer(tokenizer)
 
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.highway = Highway(highway_layers, name="highway")
@@ -248,29 +252,6 @@ class BiDAFReader(keras.Model):
         ids = ids[ids != PAD_ID]
         return [piece.decode("utf-8") for piece in self.tokenizer.id_to_string(ids).numpy()]
 
-    def set_tokenizer(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.tokenizer_b64 = tokenizer.to_base64()
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer: train it (zoo train) or call "
-                             "model.set_tokenizer(SubwordTokenizer...) first")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "highway_layers": self.highway_layers, "hidden_units": self.hidden_units,
-            "rnn": self.rnn, "modeling_layers": self.modeling_layers,
-            "fusion_units": self.fusion_units, "end_rnn": self.end_rnn,
-            "dropout": self.dropout,
-            "max_context_tokens": self.max_context_tokens,
-            "max_question_tokens": self.max_question_tokens,
-            "max_answer_tokens": self.max_answer_tokens, "fused_lstm": self.fused_lstm,
-            "tokenizer": self.tokenizer_b64})
-        return config
-
 
 def _masked(logits, mask):
     logits = ops.cast(logits, "float32")
@@ -279,10 +260,7 @@ def _masked(logits, mask):
 
 def _padded(ragged, multiple):
     """Ragged `[batch, (n)]` → dense, 0-padded to a multiple of `multiple` (at least one)."""
-    dense = ragged.to_tensor(default_value=0)
-    length = tf.shape(dense)[1]
-    target = tf.maximum((length + multiple - 1) // multiple, 1) * multiple
-    return tf.pad(dense, [[0, 0], [0, target - length]])
+    return pad_width(ragged.to_tensor(default_value=0), multiple, at_least_one=True)
 
 
 def best_spans(start_logits, end_logits, mask, max_answer_tokens):

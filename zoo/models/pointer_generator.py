@@ -8,8 +8,9 @@ from zoo.decoding.strategy import NEG_INF
 from zoo.layers.pointer_generator_decoder import PointerGeneratorDecoder
 from zoo.layers.recurrent_encoder import RecurrentEncoder
 from zoo.models.ensemble import MemberLossMixin, mean_log_probability
+from zoo.models.tokenized_model import pad_width, with_eos
 from zoo.models.translator_base import Translator
-from zoo.text import EOS_ID, PAD_ID
+from zoo.text import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -65,6 +66,10 @@ class PointerGenerator(MemberLossMixin, Translator):
 
     task = "summarization"
     member_output_rank = 4  # [batch, members, T, vocab] in training
+    config_fields = ("vocab_size", "embedding_dim", "encoder_units", "decoder_units",
+                     "attention_units", "coverage", "coverage_loss_weight", "dropout",
+                     "max_source_length", "max_summary_length", "lowercase", "trigram_blocking",
+                     "source_pad_multiple", "members")
 
     def __init__(self, vocab_size=8000, embedding_dim=128, encoder_units=256,
                  decoder_units=256, attention_units=None, coverage=True,
@@ -191,29 +196,12 @@ class PointerGenerator(MemberLossMixin, Translator):
         if self.lowercase:
             texts = tf.strings.lower(texts, encoding="utf-8")
         ragged = self.tokenizer.tokenize(texts)[:, : self.max_source_length]
-        eos = tf.fill([ragged.nrows(), 1], EOS_ID)
-        ids = tf.concat([ragged, tf.RaggedTensor.from_tensor(eos)], axis=1).to_tensor(PAD_ID)
-        multiple = pad_to_multiple or self.source_pad_multiple
-        length = tf.shape(ids)[1]
-        return tf.pad(ids, [[0, 0], [0, (length + multiple - 1) // multiple * multiple - length]])
+        ids = with_eos(ragged).to_tensor(PAD_ID)
+        return pad_width(ids, pad_to_multiple or self.source_pad_multiple)
 
     def summarize(self, texts, return_attention=False):
         """Summaries of raw strings with the configured decoding (see `Translator.translate`)."""
         return self.translate(texts, return_attention=return_attention)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "encoder_units": self.encoder_units, "decoder_units": self.decoder_units,
-            "attention_units": self.attention_units, "coverage": self.coverage,
-            "coverage_loss_weight": self.coverage_loss_weight, "dropout": self.dropout,
-            "max_source_length": self.max_source_length,
-            "max_summary_length": self.max_summary_length, "lowercase": self.lowercase,
-            "trigram_blocking": self.trigram_blocking,
-            "source_pad_multiple": self.source_pad_multiple, "members": self.members,
-        })
-        return config
 
 
 def blocked_trigrams(history, step, vocab_size):

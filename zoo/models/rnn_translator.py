@@ -44,6 +44,10 @@ class RNNTranslator(Translator):
     >>> model.beam_decode(model.encode_texts(["Ein Mann fährt Fahrrad."]), beam_width=5)
     """
 
+    config_fields = ("vocab_size", "embedding_dim", "encoder_units", "encoder_layers",
+                     "bidirectional", "decoder_units", "dropout", ("attention", "attention_name"),
+                     "attention_options", "init_scale")
+
     def __init__(self, vocab_size=8000, embedding_dim=256, encoder_units=256, encoder_layers=2,
                  bidirectional=True, decoder_units=512, dropout=0.2,
                  attention="luong_general", attention_options=None, init_scale=0.0, **kwargs):
@@ -102,14 +106,3 @@ class RNNTranslator(Translator):
     def decoding_step(self, context, mask, tokens, step, state):
         memory, projected_keys = context
         return self.decoder.decoding_step(tokens, state, memory, mask, projected_keys)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "encoder_units": self.encoder_units, "encoder_layers": self.encoder_layers,
-            "bidirectional": self.bidirectional, "decoder_units": self.decoder_units,
-            "dropout": self.dropout, "attention": self.attention_name,
-            "attention_options": self.attention_options, "init_scale": self.init_scale,
-        })
-        return config

@@ -8,7 +8,8 @@ from keras import ops
 from zoo.layers import SentenceClassifierTower
 from zoo.layers.sentence_classifier_tower import STRUCTURED
 from zoo.models.ensemble import MemberLossMixin, mean_log_probability
-from zoo.text import PAD_ID, SubwordTokenizer
+from zoo.models.tokenized_model import TokenizedModel, pad_width
+from zoo.text import PAD_ID
 
 # Raw text → the lower-cased, PTB-tokenized form of SST (`it 's`, `does n't`, `great !`), with
 # core string ops only (TF Serving has them). On SST's own text it changes nothing.
@@ -24,7 +25,7 @@ _NORMALIZATION = (
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SentimentClassifier(MemberLossMixin, keras.Model):
+class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
     """Raw text → subwords → `members` attentive classifiers → class probabilities.
 
     Each member is a `SentenceClassifierTower` (embedding → BiLSTM → attentive pooling → MLP;
@@ -72,6 +73,10 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
 
     task = "sentiment"
     member_output_rank = 3  # [batch, members, classes] in training
+    config_fields = ("vocab_size", "embedding_dim", "lstm_units", ("attention", "attention_name"),
+                     "attention_options", "hops", "attention_units", "penalty", "mlp_units",
+                     "dropout", "word_dropout", "members", "labels", "max_tokens", "lowercase",
+                     ("tokenizer", "tokenizer_b64"))
 
     def __init__(self, vocab_size=8000, embedding_dim=300, lstm_units=256,
                  attention=STRUCTURED, attention_options=None, hops=4, attention_units=128,
@@ -96,8 +101,7 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
         self.labels = [str(label) for label in labels]
         self.max_tokens = max_tokens
         self.lowercase = lowercase
-        self.tokenizer_b64 = tokenizer
-        self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
+        self._init_tokenizer(tokenizer)
         self._compiled = {}  # the traced `classify` of `predict_texts`
         # Each member adds its Frobenius penalty to the model's losses (summed by Keras);
         # divided by `members`, the total is the members' mean loss, as for cross-entropy.
@@ -169,14 +173,7 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
     def encode_texts(self, texts, pad_to_multiple=8):
         """Raw strings → 0-padded ids `[batch, S]`, S a multiple of `pad_to_multiple` (≥ 1)."""
         ids = self.tokenize(texts).to_tensor(default_value=PAD_ID)
-        length = tf.maximum(tf.shape(ids)[1], 1)
-        padded = (length + pad_to_multiple - 1) // pad_to_multiple * pad_to_multiple
-        return tf.pad(ids, [[0, 0], [0, padded - tf.shape(ids)[1]]])
-
-    def token_strings(self, ids):
-        """Subword strings of `ids` `[batch, S]`, "" on padding."""
-        pieces = self.tokenizer.id_to_string(ids)
-        return tf.where(tf.equal(ids, PAD_ID), tf.constant(""), pieces)
+        return pad_width(ids, pad_to_multiple, at_least_one=True)
 
     def predict_texts(self, texts, batch_size=64):
         """Classify raw strings (eager convenience; export for serving).
@@ -203,26 +200,3 @@ class SentimentClassifier(MemberLossMixin, keras.Model):
         labels = [self.labels[i] for i in np.argmax(probabilities, axis=-1)]
         return {"labels": labels, "probabilities": probabilities, "attention": attention,
                 "tokens": tokens}
-
-    def set_tokenizer(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.tokenizer_b64 = tokenizer.to_base64()
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer: train it (zoo train) or call "
-                             "model.set_tokenizer(SubwordTokenizer...) first")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "lstm_units": self.lstm_units, "attention": self.attention_name,
-            "attention_options": self.attention_options, "hops": self.hops,
-            "attention_units": self.attention_units, "penalty": self.penalty,
-            "mlp_units": self.mlp_units, "dropout": self.dropout,
-            "word_dropout": self.word_dropout, "members": self.members, "labels": self.labels,
-            "max_tokens": self.max_tokens, "lowercase": self.lowercase,
-            "tokenizer": self.tokenizer_b64,
-        })
-        return config

@@ -41,6 +41,8 @@ class TransformerTranslator(Translator):
     >>> model.greedy_decode(np.array([[5, 6, 3, 0]]))["attention"]   # [1, T, 4]
     """
 
+    config_fields = ("vocab_size", "d_model", "num_layers", "num_heads", "ffn_dim", "dropout")
+
     def __init__(self, vocab_size=8000, d_model=256, num_layers=3, num_heads=4, ffn_dim=1024,
                  dropout=0.1, **kwargs):
         super().__init__(**kwargs)
@@ -124,10 +126,3 @@ class TransformerTranslator(Translator):
             y, weights, cache = layer.step(y, step, cache, memory, mask, keys)
             caches.append(cache)
         return self.output_projection(self.decoder_norm(y)), weights, caches
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"vocab_size": self.vocab_size, "d_model": self.d_model,
-                       "num_layers": self.num_layers, "num_heads": self.num_heads,
-                       "ffn_dim": self.ffn_dim, "dropout": self.dropout})
-        return config

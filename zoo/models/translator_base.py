@@ -5,7 +5,8 @@ import tensorflow as tf
 from keras import ops
 
 from zoo.decoding import BeamSearch, DecodingStrategy, GreedySearch
-from zoo.text import EOS_ID, PAD_ID, SubwordTokenizer
+from zoo.models.tokenized_model import TokenizedModel, with_eos
+from zoo.text import EOS_ID, PAD_ID
 
 DECODINGS = ("greedy", "beam")
 # Every source, whatever its length, is cut to `max_source_tokens` ids (EOS included) and padded
@@ -23,7 +24,7 @@ def source_length_buckets(max_source_tokens):
     return (*(b for b in buckets if b < cap), cap)
 
 
-class Translator(keras.Model):
+class Translator(TokenizedModel, keras.Model):
     """Base class of the zoo's translators: an encoder-decoder trained with teacher forcing
     (`call`) that decodes one token at a time with a `zoo.decoding` strategy.
 
@@ -52,6 +53,9 @@ class Translator(keras.Model):
     """
 
     task = "translation"  # what export and `zoo evaluate` serve and score
+    config_fields = ("max_length_ratio", ("tokenizer", "tokenizer_b64"), "max_source_tokens",
+                     "max_decode_steps", "decoding", "beam_width", "length_penalty",
+                     "coverage_penalty", "n_best")
 
     def __init__(self, max_length_ratio=1.5, tokenizer=None, decoding="greedy", beam_width=5,
                  length_penalty=0.0, coverage_penalty=0.0, n_best=1, max_source_tokens=128,
@@ -66,8 +70,7 @@ class Translator(keras.Model):
         self.max_source_tokens = int(max_source_tokens)
         self.max_decode_steps = int(max_decode_steps)
         self.max_length_ratio = max_length_ratio
-        self.tokenizer_b64 = tokenizer
-        self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
+        self._init_tokenizer(tokenizer)
         self.decoding = decoding
         self.beam_width = beam_width
         self.length_penalty = length_penalty
@@ -80,10 +83,6 @@ class Translator(keras.Model):
     def has_attention(self):
         """Whether the decoder attends over the source (coverage penalty needs it)."""
         return True
-
-    def set_tokenizer(self, tokenizer):
-        self.tokenizer = tokenizer
-        self.tokenizer_b64 = tokenizer.to_base64()
 
     # -- decoding hooks -----------------------------------------------------------------------
     def prepare_decoding(self, source_ids, max_length):
@@ -161,10 +160,7 @@ class Translator(keras.Model):
         ragged = self.tokenizer.tokenize(texts)
         keep = self.max_source_tokens - 1
         truncated = ragged.row_lengths() > keep
-        ragged = ragged[:, :keep]
-        eos = tf.fill([ragged.nrows(), 1], EOS_ID)
-        ragged = tf.concat([ragged, tf.RaggedTensor.from_tensor(eos)], axis=1)
-        ids = ragged.to_tensor(default_value=PAD_ID)
+        ids = with_eos(ragged[:, :keep]).to_tensor(default_value=PAD_ID)
         length = tf.shape(ids)[1]
         buckets = tf.constant(source_length_buckets(self.max_source_tokens), tf.int32)
         padded = tf.gather(buckets, tf.searchsorted(buckets, tf.reshape(length, [1]))[0])
@@ -190,20 +186,6 @@ class Translator(keras.Model):
         if return_attention:
             return translations, result, ids
         return translations
-
-    def _require_tokenizer(self):
-        if self.tokenizer is None:
-            raise ValueError("this model has no tokenizer: train it (zoo train) or call "
-                             "model.set_tokenizer(SubwordTokenizer...) first")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"max_length_ratio": self.max_length_ratio,
-                       "tokenizer": self.tokenizer_b64,
-                       "max_source_tokens": self.max_source_tokens,
-                       "max_decode_steps": self.max_decode_steps})
-        config.update(self.decoding_config())
-        return config
 
 
 def _first_hypothesis(result):
