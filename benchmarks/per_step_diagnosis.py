@@ -62,7 +62,7 @@ def keras_compile(model, config, total_steps, epsilon=None):
     """Compile as `zoo.training.trainer` does (optimizer, schedule, clip, loss)."""
     import keras
 
-    from zoo.training.losses import SmoothedSequenceLoss
+    from zoo.losses import SmoothedSequenceLoss
     from zoo.training.schedules import WarmupCosineDecay
 
     schedule = WarmupCosineDecay(config["learning_rate"], config["warmup_steps"], total_steps,

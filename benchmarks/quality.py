@@ -61,7 +61,7 @@ def rescore(model):
     trained weights are the row's run: decoding keys do not change training)."""
     from zoo.evaluation import evaluate
     from zoo.models import catalog
-    from zoo.tasks.translation import DECODING_KEYS
+    from zoo.tasks.sequence_outputs import DECODING_KEYS
 
     rows = json.loads(QUALITY.read_text())["rows"]
     matches = [row for row in rows if row["model"] == model]

@@ -419,7 +419,7 @@ def _decode_all(model, sources, batch_size):
 
 def decode_throughput(model, sources, batch_size, compiled=False, warmup=16):
     """Greedy-decode `sources` (lists of ids, EOS-terminated) at `batch_size`, batched by
-    length like `zoo.tasks.translation.batched_translate` → sentences/s, output tokens/s.
+    length like `zoo.tasks.sequence_outputs.batched_translate` → sentences/s, output tokens/s.
     An untimed pass over `warmup` sentences of every length bucket first (compilation)."""
     model.eval()
     if compiled:
@@ -471,7 +471,7 @@ def check_equivalence(keras_model, batches, rtol=1e-4, gradient_batches=1):
     `gradient_batches` batches the gradient of every weight (relative L2 error)."""
     import tensorflow as tf
 
-    from zoo.training.losses import SmoothedSequenceLoss
+    from zoo.losses import SmoothedSequenceLoss
 
     twin = twin_of(keras_model).eval()
     keras_loss = SmoothedSequenceLoss(0.1)

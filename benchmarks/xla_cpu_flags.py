@@ -43,7 +43,7 @@ def time_step(jit_compile, precision, steps):
     import tensorflow as tf
 
     import zoo
-    from zoo.training.losses import SmoothedSequenceLoss
+    from zoo.losses import SmoothedSequenceLoss
 
     ids = np.random.default_rng(0).integers(4, 8000, size=(2, 64, 24)).astype("int32")
     keras.config.set_dtype_policy(precision)

@@ -10,7 +10,8 @@ import pytest
 
 from zoo.data.aeslc import load_aeslc, read_aeslc
 from zoo.data.dialogsum import load_dialogsum, read_dialogsum
-from zoo.data.errors import DataDirError, DataError, data_dir
+from zoo.data.errors import DataDirError, DataError
+from zoo.data.paths import data_dir
 from zoo.data.squad import load_squad, read_squad
 from zoo.data.sst2 import load_sst2, read_sst2
 

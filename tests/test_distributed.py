@@ -251,7 +251,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from zoo.config import ConfigError
 from zoo.training import distribution
 strategy = distribution._KerasMirroredStrategy(["/cpu:0", "/cpu:1"])  # what strategy=mirrored makes
-from zoo.training.losses import SmoothedSequenceLoss
+from zoo.losses import SmoothedSequenceLoss
 
 def build():
     keras.utils.set_random_seed(1)

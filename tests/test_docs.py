@@ -31,7 +31,7 @@ OUTSIDE_ALLOWED = {
     ".ci/run",  # the CI entry point's default, and its comment saying so
     # The hint of DataDirError when $ZOO_DATA_DIR is unset (behaviour, not docs), and the test
     # that asserts the hint. tests/conftest.py builds its default from REPO.parent instead.
-    "zoo/data/errors.py",
+    "zoo/data/paths.py",
     "tests/test_data_readers.py",
 }
 

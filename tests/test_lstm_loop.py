@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from zoo.layers import AttentionDecoder, RecurrentEncoder
 from zoo.layers.lstm_loop import run_lstm
-from zoo.training.losses import SmoothedSequenceLoss
+from zoo.losses import SmoothedSequenceLoss
 
 IDS = np.array([[3, 4, 5, 6, 7, 2], [8, 9, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]])
 MASK = IDS != 0

@@ -20,12 +20,12 @@ from tests.layer_test_case import assert_outputs_close, padding_mask
 from zoo.config import CONFIG_DIR, ConfigError
 from zoo.layers.bidirectional_attention_flow import BidirectionalAttentionFlow
 from zoo.layers.fused_bidirectional_lstm import FusedBidirectionalLSTM
+from zoo.losses import SpanLoss
 from zoo.models.bidaf_reader import best_spans, span_texts
 from zoo.tasks import get_task
 from zoo.tasks.qa import byte_span, token_span, tokenize_examples
 from zoo.text import SubwordTokenizer
 from zoo.training import train
-from zoo.training.span_loss import SpanLoss
 
 TINY = {"embedding_dim": 16, "hidden_units": 8, "fusion_units": 16, "highway_layers": 1,
         "dropout": 0.0, "max_context_tokens": 64, "max_question_tokens": 16,

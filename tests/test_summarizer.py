@@ -18,9 +18,9 @@ from tests.conftest import check_word_vector_init
 from zoo.config import ConfigError
 from zoo.data import data_dir
 from zoo.layers.pointer_generator_decoder import scatter_onto_vocabulary
+from zoo.losses import SmoothedSequenceLoss
 from zoo.models.pointer_generator import PointerGenerator, blocked_trigrams
 from zoo.text import BOS_ID, EOS_ID, SubwordTokenizer
-from zoo.training.losses import SmoothedSequenceLoss
 
 TINY = {"embedding_dim": 16, "encoder_units": 16, "decoder_units": 16, "attention_units": 16,
         "dropout": 0.0}
@@ -143,7 +143,7 @@ def test_mixed_bfloat16_trains_a_step():
 
 
 def test_batches_pad_source_and_summary_separately_and_keep_every_example():
-    from zoo.training.summarization_data import make_summary_dataset
+    from zoo.tasks.summarization_data import make_summary_dataset
 
     rng = np.random.default_rng(0)
     sources = [rng.integers(4, 50, n).tolist() for n in rng.integers(1, 60, 200)]

@@ -25,8 +25,8 @@ def real_batches():
     Multi30k, with a small tokenizer."""
     require_multi30k()
     from zoo.data import read_multi30k
+    from zoo.tasks.translation_data import make_dataset, tokenize_pairs
     from zoo.text import SubwordTokenizer
-    from zoo.training.translation_data import make_dataset, tokenize_pairs
 
     sources, targets = read_multi30k("train", "de", "en", limit=1000)
     tokenizer = SubwordTokenizer.train(sources + targets, vocab_size=300)
@@ -68,7 +68,7 @@ def test_same_parameter_count_and_weights_round_trip(real_batches):
 def test_same_logits_loss_and_gradients_on_real_batches(real_batches, bidirectional):
     import tensorflow as tf
 
-    from zoo.training.losses import SmoothedSequenceLoss
+    from zoo.losses import SmoothedSequenceLoss
 
     tokenizer, batches = real_batches
     units = {} if bidirectional else {"encoder_units": 16}
@@ -110,7 +110,7 @@ def test_keras_training_step_is_the_documented_recipe(real_batches):
     label-smoothed loss) equals the twin's step with Keras' Adam formula, step for step."""
     import keras
 
-    from zoo.training.losses import SmoothedSequenceLoss
+    from zoo.losses import SmoothedSequenceLoss
     from zoo.training.schedules import WarmupCosineDecay
 
     tokenizer, batches = real_batches

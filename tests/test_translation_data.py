@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from zoo.tasks.translation_data import make_dataset
 from zoo.text import BOS_ID, EOS_ID
-from zoo.training.translation_data import make_dataset
 
 
 def _pairs(count=300, seed=0):

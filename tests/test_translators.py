@@ -9,8 +9,8 @@ import tensorflow as tf
 
 import zoo
 from zoo.config import CONFIG_DIR, ConfigError, load_yaml
+from zoo.losses import SmoothedSequenceLoss
 from zoo.text import BOS_ID, EOS_ID, SubwordTokenizer
-from zoo.training.losses import SmoothedSequenceLoss
 
 # builder → the attention it stands for (None: the no-attention baseline)
 VARIANTS = {

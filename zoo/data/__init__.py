@@ -1,20 +1,10 @@
 """Dataset readers. Files are found through `$ZOO_DATA_DIR`; nothing is downloaded."""
 
 from zoo.data.dates import generate_dates
-from zoo.data.errors import DataDirError, DataError, data_dir
+from zoo.data.errors import DataDirError, DataError
 from zoo.data.multi30k import read_multi30k
+from zoo.data.parallel import read_parallel
+from zoo.data.paths import data_dir
 
-__all__ = ["DataDirError", "DataError", "data_dir", "generate_dates", "read_multi30k"]
-
-
-def read_parallel(config, split):
-    """`(sources, targets)` of the translation dataset a config names (`dataset` key)."""
-    if config["dataset"] == "multi30k":
-        limit = config["train_limit"] if split == "train" else config["eval_limit"]
-        return read_multi30k(split, config["source_lang"], config["target_lang"], limit=limit)
-    if config["dataset"] == "dates":
-        sizes = {"train": config["train_limit"] or 20000, "valid": 500, "test": 500}
-        seeds = {"train": 0, "valid": 1, "test": 2}
-        limit = sizes[split] if split == "train" else (config["eval_limit"] or sizes[split])
-        return generate_dates(limit, seed=seeds[split])
-    raise ValueError(f"unknown translation dataset {config['dataset']!r} (multi30k, dates)")
+__all__ = ["DataDirError", "DataError", "data_dir", "generate_dates", "read_multi30k",
+           "read_parallel"]

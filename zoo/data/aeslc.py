@@ -1,19 +1,19 @@
 """AESLC (Annotated Enron Subject Line Corpus) reader: e-mail body -> subject line.
 
-Files (under ``$ZOO_DATA_DIR/summarization/``, see its ``SOURCE.md``): UTF-8 TSV with a header.
+Files (under `$ZOO_DATA_DIR/summarization/`, see its `SOURCE.md`): UTF-8 TSV with a header.
 
 | split | file | columns | rows |
 |---|---|---|---|
-| ``train`` | ``train.tsv`` | ``id source target`` | 14,421 |
-| ``test`` | ``test.tsv`` | ``id source target ann0 ann1 ann2`` | 1,906 |
+| `train` | `train.tsv` | `id source target` | 14,421 |
+| `test` | `test.tsv` | `id source target ann0 ann1 ann2` | 1,906 |
 
-Each example is a dict::
+Each example is a dict:
 
     {"id": str, "source": str, "target": str, "annotations": [str, ...]}
 
-``source`` is the e-mail body (whitespace already collapsed), ``target`` the original subject line
-(the reference used by PEGASUS / TFDS ``aeslc`` for ROUGE), ``annotations`` the three
-human-written subject lines of the test set (``[]`` for train). Ids must be unique per file.
+`source` is the e-mail body (whitespace already collapsed), `target` the original subject line
+(the reference used by PEGASUS / TFDS `aeslc` for ROUGE), `annotations` the three
+human-written subject lines of the test set (`[]` for train). Ids must be unique per file.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.data.errors import DataError, check_limit, data_file, iter_tsv
+from zoo.data.errors import DataError
+from zoo.data.lines import check_limit, iter_tsv
+from zoo.data.paths import data_file
 
 __all__ = ["COLUMNS", "COLUMNS_ANNOTATED", "SPLITS", "load_aeslc", "read_aeslc"]
 
@@ -64,7 +66,7 @@ def read_aeslc(path: str | os.PathLike[str], limit: int | None = None) -> list[d
 
 
 def load_aeslc(split: str = "train", limit: int | None = None) -> list[dict]:
-    """Load an AESLC split (``"train"`` or ``"test"``) from ``$ZOO_DATA_DIR/summarization/``."""
+    """Load an AESLC split (`"train"` or `"test"`) from `$ZOO_DATA_DIR/summarization/`."""
     if split not in SPLITS:
         raise ValueError(f"unknown AESLC split {split!r}; expected one of {sorted(SPLITS)}")
     return read_aeslc(data_file("summarization", SPLITS[split]), limit=limit)

@@ -1,21 +1,21 @@
 """DialogSum (dialogue summarization) reader.
 
-Files (under ``$ZOO_DATA_DIR/dialogsum/``, see its ``SOURCE.md``): UTF-8 JSON Lines, one dialogue
+Files (under `$ZOO_DATA_DIR/dialogsum/`, see its `SOURCE.md`): UTF-8 JSON Lines, one dialogue
 per line.
 
 | split | file | line format | dialogues |
 |---|---|---|---|
-| ``train`` | ``train.jsonl`` | ``{"id", "dialogue", "summary", "topic"}`` | 12,426 |
-| ``test`` | ``test.jsonl`` | ``{"id", "dialogue", "summaries": [3], "topics": [3]}`` | 500 |
+| `train` | `train.jsonl` | `{"id", "dialogue", "summary", "topic"}` | 12,426 |
+| `test` | `test.jsonl` | `{"id", "dialogue", "summaries": [3], "topics": [3]}` | 500 |
 
-Both layouts are normalised to::
+Both layouts are normalised to:
 
     {"id": str, "dialogue": str, "summary": str, "summaries": [str, ...],
      "topic": str, "topics": [str, ...]}
 
-where ``summary`` / ``topic`` are the first reference (``summary1``, the one the published
-BART-large baseline is scored against) and ``summaries`` / ``topics`` hold all references (one
-for train). ``dialogue`` keeps its turns separated by ``\\n`` (speakers ``#Person1#:`` ...).
+where `summary` / `topic` are the first reference (`summary1`, the one the published
+BART-large baseline is scored against) and `summaries` / `topics` hold all references (one
+for train). `dialogue` keeps its turns separated by `\\n` (speakers `#Person1#:` ...).
 """
 
 from __future__ import annotations
@@ -23,14 +23,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.data.errors import (
-    DataError,
-    check_limit,
-    data_file,
-    iter_jsonl,
-    require_keys,
-    require_text,
-)
+from zoo.data.errors import DataError
+from zoo.data.lines import check_limit, iter_jsonl, require_keys, require_text
+from zoo.data.paths import data_file
 
 __all__ = ["SPLITS", "load_dialogsum", "read_dialogsum"]
 
@@ -54,7 +49,7 @@ def read_dialogsum(path: str | os.PathLike[str], limit: int | None = None) -> li
         limit: return at most this many dialogues (the first ones; reading stops there).
 
     Raises:
-        DataError: bad JSON, a line in neither layout, empty text, ``summaries`` and ``topics``
+        DataError: bad JSON, a line in neither layout, empty text, `summaries` and `topics`
             of different lengths, or a duplicate id.
     """
     limit = check_limit(limit)
@@ -99,7 +94,7 @@ def read_dialogsum(path: str | os.PathLike[str], limit: int | None = None) -> li
 
 
 def load_dialogsum(split: str = "train", limit: int | None = None) -> list[dict]:
-    """Load a DialogSum split (``"train"`` or ``"test"``) from ``$ZOO_DATA_DIR/dialogsum/``."""
+    """Load a DialogSum split (`"train"` or `"test"`) from `$ZOO_DATA_DIR/dialogsum/`."""
     if split not in SPLITS:
         raise ValueError(f"unknown DialogSum split {split!r}; expected one of {sorted(SPLITS)}")
     return read_dialogsum(data_file("dialogsum", SPLITS[split]), limit=limit)

@@ -1,6 +1,8 @@
 """Multi30k Task 1 (`$ZOO_DATA_DIR/mt/{train,valid,test}.tsv`, `en\\tde`, no header)."""
 
-from zoo.data.errors import DataError, check_limit, data_file, iter_tsv
+from zoo.data.errors import DataError
+from zoo.data.lines import check_limit, iter_tsv
+from zoo.data.paths import data_file
 
 LANGUAGES = ("en", "de")
 

@@ -1,7 +1,7 @@
 """SQuAD v1.1 (extractive QA) reader.
 
-Files (under ``$ZOO_DATA_DIR/qa/``, see its ``SOURCE.md``): UTF-8 JSON Lines, ONE PARAGRAPH PER
-LINE::
+Files (under `$ZOO_DATA_DIR/qa/`, see its `SOURCE.md`): UTF-8 JSON Lines, ONE PARAGRAPH PER
+LINE:
 
     {"title": str, "context": str,
      "qas": [{"id": str, "question": str,
@@ -9,18 +9,18 @@ LINE::
 
 | split | file | paragraphs | questions |
 |---|---|---|---|
-| ``train`` | ``train.jsonl`` | 4,247 | 20,018 (1 answer each) |
-| ``train_extra`` | ``train_extra.jsonl`` | 14,229 | 65,815 (1 answer each) |
-| ``test`` | ``test.jsonl`` (= official dev v1.1, official ids) | 2,067 | 10,570 (1-6 answers) |
+| `train` | `train.jsonl` | 4,247 | 20,018 (1 answer each) |
+| `train_extra` | `train_extra.jsonl` | 14,229 | 65,815 (1 answer each) |
+| `test` | `test.jsonl` (= official dev v1.1, official ids) | 2,067 | 10,570 (1-6 answers) |
 
-The reader flattens paragraphs into questions::
+The reader flattens paragraphs into questions:
 
     {"id": str, "title": str, "question": str, "context": str,
      "answers": [{"text": str, "answer_start": int}, ...]}
 
-(questions of one paragraph share the same ``context`` string object). Every answer is checked
-to be the span ``context[answer_start : answer_start + len(text)]``; ids must be unique per file.
-Score predictions with :func:`zoo.metrics.squad_em_f1`.
+(questions of one paragraph share the same `context` string object). Every answer is checked
+to be the span `context[answer_start : answer_start + len(text)]`; ids must be unique per file.
+Score predictions with `zoo.metrics.squad_em_f1`.
 """
 
 from __future__ import annotations
@@ -28,14 +28,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.data.errors import (
-    DataError,
-    check_limit,
-    data_file,
-    iter_jsonl,
-    require_keys,
-    require_text,
-)
+from zoo.data.errors import DataError
+from zoo.data.lines import check_limit, iter_jsonl, require_keys, require_text
+from zoo.data.paths import data_file
 
 __all__ = ["SPLITS", "load_squad", "read_squad"]
 
@@ -59,7 +54,7 @@ def read_squad(path: str | os.PathLike[str], limit: int | None = None) -> list[d
 
     Raises:
         DataError: bad JSON, missing/unexpected keys, wrong types, empty text, no answers, an
-            ``answer_start`` whose span is not the answer text, or a duplicate question id.
+            `answer_start` whose span is not the answer text, or a duplicate question id.
     """
     limit = check_limit(limit)
     path = Path(path)
@@ -124,9 +119,9 @@ def read_squad(path: str | os.PathLike[str], limit: int | None = None) -> list[d
 
 
 def load_squad(split: str = "train", limit: int | None = None) -> list[dict]:
-    """Load a SQuAD split (``"train"``, ``"train_extra"`` or ``"test"``) from ``$ZOO_DATA_DIR/qa/``.
+    """Load a SQuAD split (`"train"`, `"train_extra"` or `"test"`) from `$ZOO_DATA_DIR/qa/`.
 
-    ``"test"`` is the official v1.1 dev set (10,570 questions with the official ids).
+    `"test"` is the official v1.1 dev set (10,570 questions with the official ids).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown SQuAD split {split!r}; expected one of {sorted(SPLITS)}")

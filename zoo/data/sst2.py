@@ -1,14 +1,14 @@
 """SST-2 (GLUE binary sentiment) reader.
 
-Files (under ``$ZOO_DATA_DIR/sentiment/``, see its ``SOURCE.md``): UTF-8 TSV with header
-``sentence<TAB>label``, then ``<lower-cased PTB-tokenized text><TAB><0|1>`` (1 = positive).
+Files (under `$ZOO_DATA_DIR/sentiment/`, see its `SOURCE.md`): UTF-8 TSV with header
+`sentence<TAB>label`, then `<lower-cased PTB-tokenized text><TAB><0|1>` (1 = positive).
 
 | split | file | rows |
 |---|---|---|
-| ``train`` | ``train.tsv`` | 67,349 |
-| ``test`` | ``test.tsv`` (= GLUE dev; the GLUE test set has no labels) | 872 |
+| `train` | `train.tsv` | 67,349 |
+| `test` | `test.tsv` (= GLUE dev; the GLUE test set has no labels) | 872 |
 
-Each example is a dict ``{"sentence": str, "label": int}``.
+Each example is a dict `{"sentence": str, "label": int}`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo.data.errors import DataError, check_limit, data_file, iter_tsv
+from zoo.data.errors import DataError
+from zoo.data.lines import check_limit, iter_tsv
+from zoo.data.paths import data_file
 
 __all__ = ["COLUMNS", "LABELS", "SPLITS", "load_sst2", "read_sst2"]
 
@@ -33,7 +35,7 @@ def read_sst2(path: str | os.PathLike[str], limit: int | None = None) -> list[di
         limit: return at most this many examples (the first ones; reading stops there).
 
     Raises:
-        DataError: a malformed line, reported as ``"{path}:{line}: ..."``.
+        DataError: a malformed line, reported as `"{path}:{line}: ..."`.
     """
     limit = check_limit(limit)
     path = Path(path)
@@ -52,7 +54,7 @@ def read_sst2(path: str | os.PathLike[str], limit: int | None = None) -> list[di
 
 
 def load_sst2(split: str = "train", limit: int | None = None) -> list[dict]:
-    """Load an SST-2 split (``"train"`` or ``"test"``) from ``$ZOO_DATA_DIR/sentiment/``."""
+    """Load an SST-2 split (`"train"` or `"test"`) from `$ZOO_DATA_DIR/sentiment/`."""
     if split not in SPLITS:
         raise ValueError(f"unknown SST-2 split {split!r}; expected one of {sorted(SPLITS)}")
     return read_sst2(data_file("sentiment", SPLITS[split]), limit=limit)

@@ -7,10 +7,10 @@
     squad_em_f1({qid: text}, questions)  # {"exact_match": ..., "f1": ...}
     accuracy(predictions, labels)      # percent correct
 
-* :func:`corpus_bleu` — corpus sacreBLEU (13a, cased) and chrF via ``sacrebleu``;
-* :func:`rouge` — ROUGE-1/2/L F1 via ``rouge_score`` (Porter stemming on), averaged over examples;
-* :func:`squad_em_f1` — the official SQuAD v1.1 Exact Match / F1;
-* :func:`accuracy` — percent correct.
+* `corpus_bleu` — corpus sacreBLEU (13a, cased) and chrF via `sacrebleu`;
+* `rouge` — ROUGE-1/2/L F1 via `rouge_score` (Porter stemming on), averaged over examples;
+* `squad_em_f1` — the official SQuAD v1.1 Exact Match / F1;
+* `accuracy` — percent correct.
 """
 
 from zoo.metrics.accuracy import accuracy

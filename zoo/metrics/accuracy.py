@@ -1,4 +1,4 @@
-"""Classification accuracy, in PERCENT (0..100) like every other metric in :mod:`zoo.metrics`."""
+"""Classification accuracy, in PERCENT (0..100) like every other metric in `zoo.metrics`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ __all__ = ["accuracy"]
 
 
 def accuracy(predictions: Sequence, labels: Sequence) -> float:
-    """Percentage (0..100) of positions where ``predictions[i] == labels[i]``.
+    """Percentage (0..100) of positions where `predictions[i] == labels[i]`.
 
     Accepts lists, tuples or 1-D numpy arrays of labels (ints, bools or strings; numpy scalars
     compare by value). Raises ValueError on a length mismatch or empty input.

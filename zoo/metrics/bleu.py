@@ -1,9 +1,9 @@
-"""Corpus BLEU and chrF with the ``sacrebleu`` library (the standard, comparable settings).
+"""Corpus BLEU and chrF with the `sacrebleu` library (the standard, comparable settings).
 
-* BLEU: sacreBLEU defaults — ``13a`` tokenisation, CASED (``lowercase=False``), exponential
+* BLEU: sacreBLEU defaults — `13a` tokenisation, CASED (`lowercase=False`), exponential
   smoothing, computed on detokenised (raw) text at the corpus level. This is the setting of the
-  published Multi30k numbers in ``$ZOO_DATA_DIR/mt/SOURCE.md`` (e.g. en->de 36.3).
-* chrF: sacreBLEU ``CHRF()`` defaults (chrF2: character 6-grams, beta=2, no word n-grams).
+  published Multi30k numbers in `$ZOO_DATA_DIR/mt/SOURCE.md` (e.g. en->de 36.3).
+* chrF: sacreBLEU `CHRF()` defaults (chrF2: character 6-grams, beta=2, no word n-grams).
 
 Both are returned on sacreBLEU's 0..100 scale. Pass the detokenised hypotheses and references;
 do not pre-tokenise or lower-case them.
@@ -52,7 +52,7 @@ def _check_hyps(hyps: Sequence[str]) -> list[str]:
 def corpus_bleu(
     hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]
 ) -> dict[str, float]:
-    """Corpus-level sacreBLEU (13a, cased) and chrF of ``hyps`` against ``refs``.
+    """Corpus-level sacreBLEU (13a, cased) and chrF of `hyps` against `refs`.
 
     Args:
         hyps: one detokenised hypothesis string per segment.
@@ -60,7 +60,7 @@ def corpus_bleu(
             per segment (multi-reference; the counts may differ between segments).
 
     Returns:
-        ``{"bleu": float, "chrf": float}`` on a 0..100 scale.
+        `{"bleu": float, "chrf": float}` on a 0..100 scale.
     """
     hyps = _check_hyps(hyps)
     streams = _reference_streams(refs, len(hyps))

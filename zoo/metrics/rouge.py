@@ -1,16 +1,16 @@
-"""ROUGE-1 / ROUGE-2 / ROUGE-L F1 with Google's ``rouge_score`` package (v0.1.2).
+"""ROUGE-1 / ROUGE-2 / ROUGE-L F1 with Google's `rouge_score` package (v0.1.2).
 
 Settings (document them next to any reported number):
 
-* ``RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)`` — Porter stemming ON, as in
-  the PEGASUS paper/README and the Hugging Face ``rouge`` metric (the sources of the published
-  AESLC and DialogSum numbers in ``$ZOO_DATA_DIR``);
-* the package's default tokeniser: lower-cases and keeps only ``[a-z0-9]`` tokens (other
+* `RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)` — Porter stemming ON, as in
+  the PEGASUS paper/README and the Hugging Face `rouge` metric (the sources of the published
+  AESLC and DialogSum numbers in `$ZOO_DATA_DIR`);
+* the package's default tokeniser: lower-cases and keeps only `[a-z0-9]` tokens (other
   characters act as separators, so non-ASCII letters are dropped — fine for these English sets);
-* ``rougeL`` is sentence-level LCS over the whole text (not the newline-split ``rougeLsum``);
+* `rougeL` is sentence-level LCS over the whole text (not the newline-split `rougeLsum`);
 * per-example F-measure, AVERAGED over examples (no bootstrap aggregation), times 100;
 * with several references for one example, each ROUGE type takes the reference with the best
-  F-measure (``RougeScorer.score_multi``).
+  F-measure (`RougeScorer.score_multi`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _scorer() -> rouge_scorer.RougeScorer:
 
 
 def rouge(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) -> dict[str, float]:
-    """Average ROUGE-1/2/L F1 (0..100) of ``hyps`` against ``refs``.
+    """Average ROUGE-1/2/L F1 (0..100) of `hyps` against `refs`.
 
     Args:
         hyps: one generated summary per example.
@@ -42,7 +42,7 @@ def rouge(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]]) ->
             per example (best-matching reference per ROUGE type).
 
     Returns:
-        ``{"rouge1": float, "rouge2": float, "rougeL": float}``.
+        `{"rouge1": float, "rouge2": float, "rougeL": float}`.
     """
     hyps = list(hyps)
     if not hyps:

@@ -1,9 +1,9 @@
-"""SQuAD v1.1 Exact Match and F1, exactly as the official ``evaluate-v1.1.py``.
+"""SQuAD v1.1 Exact Match and F1, exactly as the official `evaluate-v1.1.py`.
 
 Definition (Rajpurkar et al., 2016; official script of the SQuAD-explorer repository):
 
-* ``normalize_answer``: lower-case, drop every ASCII punctuation character
-  (``string.punctuation``), replace the articles ``a|an|the`` (whole words) by a space, and
+* `normalize_answer`: lower-case, drop every ASCII punctuation character
+  (`string.punctuation`), replace the articles `a|an|the` (whole words) by a space, and
   collapse whitespace;
 * EM of one prediction = 1 if its normalised text equals that of a ground truth;
   F1 = bag-of-tokens F1 between the normalised, whitespace-split texts (0 if no token overlaps);
@@ -12,7 +12,7 @@ Definition (Rajpurkar et al., 2016; official script of the SQuAD-explorer reposi
   (and still counts in the denominator); predictions for unknown ids are ignored.
 
 This reproduces the published dev-set numbers of the official leaderboard prediction files in
-``$ZOO_DATA_DIR/qa/reference_predictions/`` (see ``tests/test_metrics.py``).
+`$ZOO_DATA_DIR/qa/reference_predictions/` (see `tests/test_metrics.py`).
 """
 
 from __future__ import annotations
@@ -66,16 +66,16 @@ def _ground_truths(question: Mapping) -> list[str]:
 
 
 def squad_em_f1(predictions: Mapping[str, str], questions: Iterable[Mapping]) -> dict[str, float]:
-    """Official SQuAD v1.1 EM / F1 (both 0..100) of ``predictions`` over ``questions``.
+    """Official SQuAD v1.1 EM / F1 (both 0..100) of `predictions` over `questions`.
 
     Args:
-        predictions: ``{question_id: answer_text}`` (the official prediction-file format).
-        questions: the dataset as flat questions, each a mapping with ``"id"`` and ``"answers"``
-            (a list of ``{"text": ...}`` dicts, as returned by :func:`zoo.data.squad.load_squad`,
+        predictions: `{question_id: answer_text}` (the official prediction-file format).
+        questions: the dataset as flat questions, each a mapping with `"id"` and `"answers"`
+            (a list of `{"text": ...}` dicts, as returned by `zoo.data.squad.load_squad`,
             or of plain strings).
 
     Returns:
-        ``{"exact_match": float, "f1": float}``. Unanswered questions score 0 but count.
+        `{"exact_match": float, "f1": float}`. Unanswered questions score 0 but count.
 
     Raises:
         ValueError: no questions, or a question without ground-truth answers.

@@ -4,6 +4,7 @@ rest: the MLflow run, seeding, checkpoints, the time budget, `fit`, the registry
 import dataclasses
 import hashlib
 
+import mlflow
 import tensorflow as tf
 
 
@@ -115,3 +116,14 @@ def text_hash(texts):
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def log_sample_table(columns, directory, stem):
+    """`columns` (name → list of strings) as an MLflow table and a TSV under `samples/`."""
+    mlflow.log_table(columns, artifact_file=f"samples/{stem}.json")
+    lines = ["\t".join(columns)] + [
+        "\t".join(str(cell).replace("\t", " ").replace("\n", " ") for cell in row)
+        for row in zip(*columns.values(), strict=True)]
+    path = directory / f"{stem}.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    mlflow.log_artifact(str(path), "samples")

@@ -6,11 +6,16 @@ import tensorflow as tf
 
 from zoo import metrics
 from zoo.data.squad import load_squad
+from zoo.losses import SpanLoss
 from zoo.tasks import register_task
-from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
-from zoo.tasks.translation import log_sample_table
-from zoo.training.span_loss import SpanLoss
-from zoo.training.translation_data import BUCKET_WIDTH, bucket_boundaries
+from zoo.tasks.base import (
+    PreparedData,
+    Task,
+    log_sample_table,
+    served_in_length_order,
+    text_hash,
+)
+from zoo.tasks.translation_data import BUCKET_WIDTH, bucket_boundaries
 from zoo.viz import plot_attention
 
 HEATMAP_WINDOW = 40  # context subwords shown around the predicted answer

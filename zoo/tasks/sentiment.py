@@ -22,10 +22,9 @@ from zoo import metrics
 from zoo.data.sst2 import load_sst2
 from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import register_task
-from zoo.tasks.base import PreparedData, Task, text_hash
-from zoo.tasks.translation import log_sample_table
+from zoo.tasks.base import PreparedData, Task, log_sample_table, text_hash
+from zoo.tasks.translation_data import BUCKET_WIDTH, bucket_boundaries
 from zoo.text.word_vectors import initialize_embeddings
-from zoo.training.translation_data import BUCKET_WIDTH, bucket_boundaries
 from zoo.viz import plot_attention
 
 SENTENCE_WORDS = 8  # a held-out sentence has at least this many words

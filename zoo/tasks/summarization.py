@@ -7,19 +7,20 @@ import tensorflow as tf
 from zoo import metrics
 from zoo.data.aeslc import load_aeslc
 from zoo.data.dialogsum import load_dialogsum
+from zoo.losses import SmoothedSequenceLoss
 from zoo.tasks import register_task
-from zoo.tasks.base import PreparedData, Task, served_in_length_order, text_hash
-from zoo.tasks.translation import (
-    apply_decoding_config,
-    batched_translate,
+from zoo.tasks.base import (
+    PreparedData,
+    Task,
     log_sample_table,
-    token_strings,
+    served_in_length_order,
+    text_hash,
 )
+from zoo.tasks.sequence_outputs import apply_decoding_config, batched_translate, token_strings
+from zoo.tasks.summarization_data import make_summary_dataset, tokenize_documents
+from zoo.tasks.translation_data import BUCKET_WIDTH
 from zoo.text import BOS_ID, PAD_ID
 from zoo.text.word_vectors import initialize_embeddings
-from zoo.training.losses import SmoothedSequenceLoss
-from zoo.training.summarization_data import make_summary_dataset, tokenize_documents
-from zoo.training.translation_data import BUCKET_WIDTH
 from zoo.viz import plot_attention
 
 # dataset → (reader, source field, reference of an example). Train and test come from the

@@ -1,39 +1,21 @@
 """Translation (and any text → text task decoded by a `Translator`): sacreBLEU and chrF."""
 
 import mlflow
-import numpy as np
 import tensorflow as tf
 
 from zoo import data as data_lib
 from zoo import metrics
+from zoo.losses import SmoothedSequenceLoss
 from zoo.tasks import register_task
-from zoo.tasks.base import PreparedData, Task, text_hash
-from zoo.training.losses import SmoothedSequenceLoss
-from zoo.training.translation_data import (
+from zoo.tasks.base import PreparedData, Task, log_sample_table, text_hash
+from zoo.tasks.sequence_outputs import apply_decoding_config, batched_translate, token_strings
+from zoo.tasks.translation_data import (
     BUCKET_WIDTH,
     make_dataset,
     target_token_count,
     tokenize_pairs,
 )
 from zoo.viz import plot_attention
-
-
-def batched_translate(model, sources, batch_size=64):
-    """Greedy translations of `sources`, batched by length (fewer padded shapes, less padding)."""
-    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    outputs = [None] * len(sources)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        for index, text in zip(chunk, model.translate([sources[i] for i in chunk]), strict=True):
-            outputs[index] = text
-    return outputs
-
-
-def token_strings(tokenizer, ids):
-    """Subword strings of one row of ids, padding dropped."""
-    ids = np.asarray(ids)
-    ids = ids[ids != 0]
-    return [t.decode("utf-8") for t in tokenizer.id_to_string(tf.constant(ids)).numpy()]
 
 
 @register_task
@@ -119,24 +101,3 @@ class TranslationTask(Task):
                    "reference": references[: config["samples"]],
                    self.output_name: outputs[: config["samples"]]}
         log_sample_table(samples, directory, f"{self.output_name}s")
-
-
-DECODING_KEYS = ("decoding", "beam_width", "length_penalty", "coverage_penalty", "max_length_ratio")
-
-
-def apply_decoding_config(model, config):
-    """The config's decoding keys (e.g. `zoo evaluate --set decoding=beam`) on the model."""
-    for key in DECODING_KEYS:
-        if key in config and hasattr(model, key):
-            setattr(model, key, config[key])
-
-
-def log_sample_table(columns, directory, stem):
-    """`columns` (name → list of strings) as an MLflow table and a TSV under `samples/`."""
-    mlflow.log_table(columns, artifact_file=f"samples/{stem}.json")
-    lines = ["\t".join(columns)] + [
-        "\t".join(str(cell).replace("\t", " ").replace("\n", " ") for cell in row)
-        for row in zip(*columns.values(), strict=True)]
-    path = directory / f"{stem}.tsv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    mlflow.log_artifact(str(path), "samples")

@@ -29,26 +29,15 @@ marked FAILED, and `zoo train --resume RUN_ID` continues from the last epoch che
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
-from pathlib import Path
 
-import keras
-import mlflow
-import numpy as np
 import tensorflow as tf
 
-from zoo import tracking
 from zoo.config import ConfigError
-from zoo.training import run_lock
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
 LEARNING_RATE_SCALINGS = ("none", "linear", "sqrt")
@@ -64,7 +53,6 @@ DEFAULTS = {
 
 _COORDINATED_JOBS = ("chief", "worker")
 _strategies = {}
-_gathers = {}
 
 
 class DistributionError(RuntimeError):
@@ -295,231 +283,3 @@ def distribute_data(prepared):
                                valid=prepared.valid.with_options(options))
 
 
-def replica_mean(total, count, rows):
-    """`total / count` of the global batch, as one replica's share of a Keras loss.
-
-    `total` is this replica's summed loss, `count` what the loss is divided by (e.g. its real
-    tokens), `rows` its examples. With one replica: `total / max(count, 1)`. Under
-    tf.distribute each replica holds part of the batch, the replicas' gradients are summed,
-    and Keras reports the loss as Σ (loss × replicas × rows) / Σ rows over replicas. Returning
-    `total / global_count × global_rows / (replicas × rows)` makes the summed gradient that of
-    the global mean and the reported loss the single-device one, also when a partial
-    (validation) batch splits unevenly (training batches split evenly: the factor is 1).
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return total / tf.maximum(count, 1.0)
-    rows = tf.cast(rows, total.dtype)
-    global_count, global_rows = tf.unstack(
-        context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stack([count, rows])))
-    share = global_rows / (context.num_replicas_in_sync * tf.maximum(rows, 1.0))
-    return total / tf.maximum(global_count, 1.0) * share
-
-
-@contextlib.contextmanager
-def tracked_run(strategy, config, output_dir, resume=None):
-    """The MLflow run and run directory of this process, as `(run_id, run_dir)`.
-
-    The chief opens the run (`resume=(run_id, run_dir)`: that run again) in the configured
-    store, under `<output_dir>/<run_id>`, and holds that directory's lock (`run_lock`; when
-    resuming, the caller holds it) until the run has ended. Any other worker opens a run in a
-    throwaway store in a temporary directory, which also holds its run directory (with a copy
-    of the chief's checkpoints when resuming) and its temporary files, and is removed on exit.
-    """
-    effective = training_config(config, strategy)
-    tags = {"zoo.strategy": config.get("strategy", "default"),
-            "zoo.workers": str(worker_count(strategy)),
-            "zoo.replicas": str(strategy.num_replicas_in_sync),
-            "zoo.global_batch_size": str(effective["batch_size"]),
-            "zoo.learning_rate": f"{effective['learning_rate']:g}"}
-    if is_chief(strategy):
-        if resume is None:
-            tracking.use_experiment(config["task"])
-            # The lock (entered in the outer ExitStack) is released after the run has its
-            # final status, so a resumer never finds a run that is about to finish unlocked.
-            with contextlib.ExitStack() as lock, mlflow.start_run() as run:
-                run_dir = (Path(output_dir) / run.info.run_id).resolve()
-                lock.enter_context(run_lock.hold(run_dir, run.info.run_id))
-                mlflow.set_tags(tags)
-                yield run.info.run_id, run_dir
-        else:  # `resume_training` holds the run's lock
-            with mlflow.start_run(run_id=resume[0]):
-                mlflow.set_tags(tags)
-                yield resume
-        _finish_together(strategy, resume[0] if resume else run.info.run_id)
-        return
-    with _worker_scratch(strategy) as scratch:
-        client = mlflow.MlflowClient()
-        client.create_experiment(config["task"], artifact_location=(scratch / "mlruns").as_uri())
-        tracking.use_experiment(config["task"])
-        with mlflow.start_run() as run:
-            run_dir = scratch / "runs" / run.info.run_id
-            if resume is not None and (Path(resume[1]) / "checkpoints").is_dir():
-                shutil.copytree(Path(resume[1]) / "checkpoints", run_dir / "checkpoints")
-            yield run.info.run_id, run_dir
-        _finish_together(strategy, resume[0] if resume else None)
-
-
-def _finish_together(strategy, run_id):
-    """Workers leave together: the coordination service reports a worker whose process ended
-    (its heartbeats stop) as crashed to those still working, e.g. the chief exporting."""
-    if worker_count(strategy) > 1:
-        with worker_failures(strategy, run_id):
-            _gather(strategy, [0.0])
-
-
-@contextlib.contextmanager
-def _worker_scratch(strategy):
-    """A temporary directory for a non-chief worker's MLflow store, run directory and
-    temporary files; the tracking URI and `tempfile` point into it until it is removed."""
-    scratch = Path(tempfile.mkdtemp(prefix=f"zoo-worker{worker_index(strategy)}-")).resolve()
-    (scratch / "tmp").mkdir()
-    saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "TMPDIR")}
-    saved_tempdir = tempfile.tempdir
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch / 'mlflow.db'}"
-    os.environ["TMPDIR"] = tempfile.tempdir = str(scratch / "tmp")
-    tracking.configure()
-    print(f"worker {worker_index(strategy)} of {worker_count(strategy)}: not the chief; its "
-          f"MLflow store, checkpoints and temporary files go to {scratch} (removed at the end)",
-          flush=True)
-    try:
-        yield scratch
-    finally:
-        tempfile.tempdir = saved_tempdir
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        tracking.configure()
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def synchronize(strategy, run_id, model, **values):
-    """Check that every worker trains the same thing — `model`'s weights (the chief's initial
-    values are broadcast; a builder that re-draws them, or a worker that restored another
-    checkpoint, would make replicas drift apart) and `values` (e.g. config, data hash,
-    tokenizer, restored epoch) — and return the chief's run id (on the chief: `run_id`).
-
-    Raises:
-        DistributionError: naming the values that differ from the chief's.
-    """
-    if worker_count(strategy) < 2:
-        return run_id
-    values = {**values, "weights": weights_digest(model)}
-    names = sorted(values)
-    row = [_fingerprint(values[name]) for name in names]
-    row += [float(ord(character)) for character in run_id.ljust(64)[:64]]
-    table = _gather(strategy, row)
-    differing = [name for column, name in enumerate(names)
-                 if np.any(table[:, column] != table[0, column])]
-    if differing:
-        mine = "this worker's" if not is_chief(strategy) else "some worker's"
-        raise DistributionError(
-            f"multi_worker: {mine} {', '.join(differing)} differ from the chief's: every worker "
-            "must get the same config and data (and, to resume, see the chief's run directory: "
-            "put --output-dir on storage all workers share)")
-    return "".join(chr(int(code)) for code in table[0, len(names):]).rstrip()
-
-
-def weights_digest(model):
-    """SHA-256 (hex) of a model's weights."""
-    digest = hashlib.sha256()
-    for weight in model.get_weights():
-        digest.update(np.ascontiguousarray(weight).tobytes())
-    return digest.hexdigest()
-
-
-def _fingerprint(value):
-    """48 bits of a value's hash, exact in a float64."""
-    data = value if isinstance(value, bytes) else json.dumps(
-        value, sort_keys=True, default=str).encode()
-    return float(int.from_bytes(hashlib.sha256(data).digest()[:6], "big"))
-
-
-def _gather(strategy, row):
-    """`row` (floats) of every replica, stacked: `[replicas, len(row)]`, the chief's first."""
-    if id(strategy) not in _gathers:  # one traced function: eager collectives cost ~0.3 s each
-        _gathers[id(strategy)] = tf.function(lambda x: strategy.gather(x, axis=0))
-    return _gathers[id(strategy)](tf.constant([row], tf.float64)).numpy()
-
-
-def callbacks(strategy, budget):
-    """The Keras callbacks multi-worker training adds after the trainer's own."""
-    if worker_count(strategy) < 2:
-        return []
-    extra = [_WeightsDigest(strategy)]
-    if budget.seconds:
-        extra.insert(0, _AgreeOnBudget(strategy, budget))
-    return extra
-
-
-class _AgreeOnBudget(keras.callbacks.Callback):
-    """Each worker's `TimeBudget` measures its own clock: after every step the workers stop
-    if any of them ran out of time, and keep the shortest cosine schedule any of them fitted
-    to its budget, so they stop on the same step with the same learning rate (a worker that
-    stopped alone would leave the others waiting in a collective)."""
-
-    def __init__(self, strategy, budget):
-        super().__init__()
-        self.strategy = strategy
-        self.budget = budget
-
-    def on_train_batch_end(self, batch, logs=None):
-        schedule = self.budget.schedule
-        total = float(keras.ops.convert_to_numpy(schedule.total_steps)) if schedule else 0.0
-        table = _gather(self.strategy, [float(bool(self.model.stop_training)), total])
-        if table[:, 0].max() > 0:
-            self.model.stop_training = True
-            self.budget.exhausted = True
-        if schedule is not None and table[:, 1].min() != total:
-            schedule.total_steps.assign(table[:, 1].min())
-
-
-class _WeightsDigest(keras.callbacks.Callback):
-    """Prints a hash of the weights when training ends: equal on every worker when the
-    replicas stayed in sync."""
-
-    def __init__(self, strategy):
-        super().__init__()
-        self.strategy = strategy
-
-    def on_train_end(self, logs=None):
-        steps = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-        role = " (chief)" if is_chief(self.strategy) else ""
-        print(f"worker {worker_index(self.strategy)} of {worker_count(self.strategy)}{role}: "
-              f"weights sha256 {weights_digest(self.model)[:16]} after {steps} optimizer steps",
-              flush=True)
-
-
-_LOST_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-                tf.errors.AbortedError, tf.errors.CancelledError)
-
-
-@contextlib.contextmanager
-def worker_failures(strategy, run_id):
-    """Turns TensorFlow's collective errors after a lost worker into a `DistributionError`
-    that names the lost task and the run to resume."""
-    try:
-        yield
-    except _LOST_ERRORS as error:
-        if worker_count(strategy) < 2:
-            raise
-        resolver = strategy.cluster_resolver
-        me = f"/job:{resolver.task_type}/replica:0/task:{resolver.task_id}"
-        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", str(error))) - {me})
-        lost = ", ".join(tasks) if tasks else "a peer"
-        # The first line, without the name of the collective op that noticed it.
-        message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error)).strip()
-        cause = message.splitlines()[0] if message else type(error).__name__
-        if is_chief(strategy):
-            after = (f"MLflow run {run_id} is marked FAILED; once every worker is back, "
-                     f"continue it with `zoo train --resume {run_id}` on each worker (or "
-                     f"`zoo cluster-local {worker_count(strategy)} --resume {run_id}`)")
-        else:
-            run_id = run_id or "RUN_ID"
-            after = (f"the chief's run can be continued with `zoo train --resume {run_id}` on "
-                     "each worker")
-        raise DistributionError(
-            f"multi_worker training stopped: lost contact with {lost} ({type(error).__name__}: "
-            f"{cause[:300]}); {after}") from error

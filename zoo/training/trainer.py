@@ -20,7 +20,7 @@ from zoo.models import catalog
 from zoo.tasks import get_task
 from zoo.text import SubwordTokenizer
 from zoo.tracking import registry
-from zoo.training import distribution, run_lock
+from zoo.training import distribution, run_lock, worker_sync
 from zoo.training.callbacks import (
     EpochTracker,
     RunCheckpoint,
@@ -30,6 +30,7 @@ from zoo.training.callbacks import (
     stop_on_signals,
 )
 from zoo.training.schedules import WarmupCosineDecay
+from zoo.training.tracked_run import tracked_run
 
 RUNS_DIR = Path("runs")
 
@@ -100,7 +101,7 @@ def _train_new(config_or_name, overrides, output_dir, verbose):
     data = _read_data(config)
 
     # Only the chief tracks the run; other workers get a throwaway store and directory.
-    with distribution.tracked_run(strategy, config, output_dir) as (run_id, run_dir):
+    with tracked_run(strategy, config, output_dir) as (run_id, run_dir):
         mlflow.set_tag("mlflow.runName", tracking.run_name(config, run_id[:8]))
         mlflow.set_tags(tracking.run_tags(config, data["hash"]) | {"zoo.run_dir": str(run_dir)})
         mlflow.log_params(tracking.flatten_params(config))
@@ -172,7 +173,7 @@ def _resume_held(client, run, run_dir, output_dir, verbose):
         raise ValueError(f"resume: the training data changed since run {run_id} started "
                          f"(content hash {data['hash']}, the run has {expected})")
     resumes = int(run.data.tags.get("zoo.resumes", "0")) + 1
-    with distribution.tracked_run(strategy, config, output_dir,
+    with tracked_run(strategy, config, output_dir,
                                   resume=(run_id, run_dir)) as (tracked_id, tracked_dir):
         mlflow.set_tag("zoo.resumes", str(resumes))
         return _train_guarded(config, tracked_id, tracked_dir, data, verbose,
@@ -224,6 +225,8 @@ def _train_guarded(config, run_id, *args, **kwargs):
 
 def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resumed=False,
                   artifacts=None):
+    """One training inside its MLflow run: set up, restore or initialize, fit, then (on the
+    chief) evaluate, save and register."""
     started = time.monotonic()
     task = get_task(config["task"])
     metric_log = tracking.MetricLog.for_run(run_id) if resumed else tracking.MetricLog(run_id)
@@ -232,100 +235,146 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
                                            vocab_size=config["vocab_size"])
     _save_run_setup(config, tokenizer, run_dir)
     strategy = distribution.get_strategy(config)
+    prepared, model, schedule = _compile(task, config, tokenizer, data, strategy, metric_log)
+    loop = _TrainingLoop.start(task, config, model, schedule, prepared, data, run_dir,
+                               metric_log)
+    logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
+    if not {"config.yaml", "tokenizer"} <= logged:  # a resumed run keeps what it logged
+        _log_setup_artifacts(config, tokenizer, artifacts)
+    run_id = loop.restore_or_initialize(strategy, run_id, tokenizer, data, resumed)
+    loop.fit(strategy, run_id, verbose)
+    train_seconds = loop.budget.elapsed()
+    if not distribution.is_chief(strategy):  # evaluation, model and export: the chief's
+        return TrainingResult(run_id, model, config, {"train_seconds": train_seconds}, None,
+                              loop.tracker.history)
+    return _finish(task, config, loop, tokenizer, data, run_id, run_dir, artifacts,
+                   train_seconds, started)
+
+
+def _compile(task, config, tokenizer, data, strategy, metric_log):
+    """The task's batches for this strategy and the compiled model, with its LR schedule."""
     step_config = distribution.training_config(config, strategy)  # global batch, scaled LR
     prepared = distribution.distribute_data(
         task.prepare(step_config, tokenizer, data["train"], data["valid"]))
     metric_log.log({"train_examples": prepared.examples})
-
-    precision = config.get("precision", "float32")
-    ema = ema_options(config)
     with strategy.scope():  # variables (model, optimizer, schedule) mirrored on every replica
-        model = build_model(config, tokenizer, precision)
-        steps_per_epoch = prepared.steps_per_epoch
+        model = build_model(config, tokenizer, config.get("precision", "float32"))
         schedule = WarmupCosineDecay(step_config["learning_rate"], config["warmup_steps"],
-                                     steps_per_epoch * config["epochs"],
+                                     prepared.steps_per_epoch * config["epochs"],
                                      config["final_lr_fraction"])
         model.compile(
             optimizer=keras.optimizers.Adam(schedule,
                                             global_clipnorm=config["clip_norm"] or None,
-                                            **ema),
+                                            **ema_options(config)),
             loss=task.loss(config),
             metrics=task.compile_metrics(config),
             jit_compile=config["jit_compile"],
         )
     metric_log.log({"parameters": model.count_params()})
+    return prepared, model, schedule
 
-    def evaluate():
-        scores = task.evaluate_during_training(model, config, data["valid"])
-        return {f"val_{name}": value for name, value in scores.items()}
 
-    checkpoint = RunCheckpoint(run_dir / "checkpoints")
-    budget = TimeBudget(config["time_budget_minutes"], schedule)
-    # Before the tracker: validation, the epoch's task metric and its checkpoint (so the best
-    # weights too) see the moving average; the next epoch trains on the raw weights again.
-    swap_ema = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []
-    tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
-                           log_metrics=lambda values, step: metric_log.log(values, step),
-                           best_by=config["best_by"])
-    logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
-    if not {"config.yaml", "tokenizer"} <= logged:  # a resumed run keeps what it logged
-        _log_setup_artifacts(config, tokenizer, artifacts)
+@dataclasses.dataclass
+class _TrainingLoop:
+    """The epochs of one run: the model, its batches and the callbacks that track them."""
 
-    initial_epoch = 0
-    with strategy.scope():
-        state = checkpoint.restore(model) if resumed else None
-        if state is None:
-            initialize_start = time.monotonic()
-            initialized = task.initialize(model, config, tokenizer, data["train"])
-            if initialized is not None:
-                seconds = time.monotonic() - initialize_start
-                budget.previous_seconds += seconds  # part of the training time
-                metric_log.log({**initialized, "initialize_seconds": seconds})
-    run_id = distribution.synchronize(  # every worker trains the same; the chief's run id
-        strategy, run_id, model, config=config, data=data["hash"],
-        tokenizer=tokenizer.model_proto, epoch=int(state["epoch"]) if state else 0)
-    if state is not None:
-        initial_epoch = int(state["epoch"])
-        if swap_ema:  # checkpointed after the swap: the average is in the model, as then
-            swap_ema[0]._ema_weights_in_model = True
-        tracker.restore(state)
-        budget.restore(state.get("time_budget", {}))
-        for entry in tracker.history:  # epochs checkpointed but not yet in MLflow
-            metric_log.log({k: v for k, v in entry.items() if k != "epoch"}, entry["epoch"])
-        mlflow.set_tag("zoo.resumed_from_epoch", str(initial_epoch))
-        print(f"resuming run {run_id} after epoch {initial_epoch} of {config['epochs']}",
-              flush=True)
-    elif resumed:
-        print(f"resuming run {run_id}: no checkpoint yet, training from epoch 1", flush=True)
+    config: dict
+    model: keras.Model
+    prepared: object
+    checkpoint: RunCheckpoint
+    budget: TimeBudget
+    swap_ema: list
+    tracker: EpochTracker
+    task: object
+    metric_log: object
+    initial_epoch: int = 0
 
-    if initial_epoch < config["epochs"] and not budget.exhausted:
+    @classmethod
+    def start(cls, task, config, model, schedule, prepared, data, run_dir, metric_log):
+        def evaluate():
+            scores = task.evaluate_during_training(model, config, data["valid"])
+            return {f"val_{name}": value for name, value in scores.items()}
+
+        checkpoint = RunCheckpoint(run_dir / "checkpoints")
+        budget = TimeBudget(config["time_budget_minutes"], schedule)
+        # Before the tracker: validation, the epoch's task metric and its checkpoint (so the
+        # best weights too) see the moving average; the next epoch trains on the raw weights.
+        swap_ema = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
+                    if ema_options(config) else [])
+        tracker = EpochTracker(evaluate, prepared.tokens_per_epoch, checkpoint, budget,
+                               log_metrics=lambda values, step: metric_log.log(values, step),
+                               best_by=config["best_by"])
+        return cls(config, model, prepared, checkpoint, budget, swap_ema, tracker, task,
+                   metric_log)
+
+    def restore_or_initialize(self, strategy, run_id, tokenizer, data, resumed):
+        """The last checkpoint's weights and callback state, or the task's initialisation
+        (e.g. pretrained embeddings); every worker checked to hold the same. Returns the
+        chief's run id."""
+        config, model, budget = self.config, self.model, self.budget
+        with strategy.scope():
+            state = self.checkpoint.restore(model) if resumed else None
+            if state is None:
+                initialize_start = time.monotonic()
+                initialized = self.task.initialize(model, config, tokenizer, data["train"])
+                if initialized is not None:
+                    seconds = time.monotonic() - initialize_start
+                    budget.previous_seconds += seconds  # part of the training time
+                    self.metric_log.log({**initialized, "initialize_seconds": seconds})
+        run_id = worker_sync.synchronize(  # every worker trains the same; the chief's run id
+            strategy, run_id, model, config=config, data=data["hash"],
+            tokenizer=tokenizer.model_proto, epoch=int(state["epoch"]) if state else 0)
+        if state is not None:
+            self.initial_epoch = int(state["epoch"])
+            if self.swap_ema:  # checkpointed after the swap: the average is in the model
+                self.swap_ema[0]._ema_weights_in_model = True
+            self.tracker.restore(state)
+            budget.restore(state.get("time_budget", {}))
+            for entry in self.tracker.history:  # epochs checkpointed but not yet in MLflow
+                self.metric_log.log({k: v for k, v in entry.items() if k != "epoch"},
+                                    entry["epoch"])
+            mlflow.set_tag("zoo.resumed_from_epoch", str(self.initial_epoch))
+            print(f"resuming run {run_id} after epoch {self.initial_epoch} of "
+                  f"{config['epochs']}", flush=True)
+        elif resumed:
+            print(f"resuming run {run_id}: no checkpoint yet, training from epoch 1", flush=True)
+        return run_id
+
+    def fit(self, strategy, run_id, verbose):
+        """`model.fit` over the epochs left, unless the time budget is spent."""
+        config = self.config
+        if self.initial_epoch >= config["epochs"] or self.budget.exhausted:
+            return
         # The shuffled, repeated stream continues where the checkpointed epoch left it.
-        stream = prepared.train
-        if initial_epoch:
-            stream = stream.skip(initial_epoch * steps_per_epoch)
-        with distribution.worker_failures(strategy, run_id):
-            model.fit(stream, validation_data=prepared.valid, epochs=config["epochs"],
-                      initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      callbacks=[StopOnSignal(), budget, *swap_ema, tracker,
-                                 *distribution.callbacks(strategy, budget)],
-                      verbose=verbose, shuffle=False)
-    train_seconds = budget.elapsed()
-    if not distribution.is_chief(strategy):  # evaluation, model and export: the chief's
-        return TrainingResult(run_id, model, config, {"train_seconds": train_seconds}, None,
-                              tracker.history)
-    best = checkpoint.best_weights()
+        steps_per_epoch = self.prepared.steps_per_epoch
+        stream = self.prepared.train
+        if self.initial_epoch:
+            stream = stream.skip(self.initial_epoch * steps_per_epoch)
+        with worker_sync.worker_failures(strategy, run_id):
+            self.model.fit(stream, validation_data=self.prepared.valid, epochs=config["epochs"],
+                           initial_epoch=self.initial_epoch, steps_per_epoch=steps_per_epoch,
+                           callbacks=[StopOnSignal(), self.budget, *self.swap_ema, self.tracker,
+                                      *worker_sync.callbacks(strategy, self.budget)],
+                           verbose=verbose, shuffle=False)
+
+
+def _finish(task, config, loop, tokenizer, data, run_id, run_dir, artifacts, train_seconds,
+            started):
+    """The chief's end of a run: the kept epoch's weights scored on the test split, the model
+    saved, logged and registered, the checkpoints removed."""
+    model = loop.model
+    best = loop.checkpoint.best_weights()
     if best is not None and best.exists():
         model.load_weights(best)
-
-    if precision != "float32":  # evaluate, save and export the float32 model
-        model = as_float32(model, config, tokenizer, prepared.valid)
-    final = {"train_seconds": train_seconds, "best_epoch": tracker.best_epoch or 0}
+    if config.get("precision", "float32") != "float32":  # evaluate, save, export float32
+        model = as_float32(model, config, tokenizer, loop.prepared.valid)
+    final = {"train_seconds": train_seconds, "best_epoch": loop.tracker.best_epoch or 0}
     test_examples = task.read_split(config, "test")
     evaluate_start = time.monotonic()
     scores = task.evaluate(model, config, test_examples)
     final["test_seconds"] = time.monotonic() - evaluate_start
     final.update({f"test_{name}": value for name, value in scores.items()})
-    metric_log.log(final)
+    loop.metric_log.log(final)
 
     task.log_artifacts(model, config, data["valid"], artifacts)
     model_path = run_dir / "model.keras"
@@ -333,12 +382,12 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     mlflow.log_artifact(str(model_path), "model")
     version = registry.log_serving_model(model, config, run_id)
     mlflow.set_tag("zoo.registered_model", f"models:/{version.name}/{version.version}")
-    shutil.rmtree(checkpoint.directory, ignore_errors=True)  # the run is complete
+    shutil.rmtree(loop.checkpoint.directory, ignore_errors=True)  # the run is complete
     summary = ", ".join(f"test {name} {value:.2f}" for name, value in scores.items())
     print(f"{summary}; trained {train_seconds / 60:.1f} min ({time.monotonic() - started:.0f} s "
           f"in this process), run {run_id}, registered models:/{version.name}/{version.version}",
           flush=True)
-    return TrainingResult(run_id, model, config, final, model_path, tracker.history,
+    return TrainingResult(run_id, model, config, final, model_path, loop.tracker.history,
                           model_version=version.version)
 
 

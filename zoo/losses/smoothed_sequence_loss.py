@@ -1,11 +1,11 @@
-"""Sequence losses."""
+"""Label-smoothed sequence cross-entropy."""
 
 import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.losses.replica_mean import replica_mean
 from zoo.text import PAD_ID
-from zoo.training import distribution
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -33,7 +33,7 @@ class SmoothedSequenceLoss(keras.losses.Loss):
         per_token = -ops.sum(target * log_probs, axis=-1)
         weights = ops.cast(ops.not_equal(y_true, PAD_ID), "float32")
         # Under tf.distribute a replica holds part of the batch: normalise by the whole batch.
-        return distribution.replica_mean(ops.sum(per_token * weights), ops.sum(weights),
+        return replica_mean(ops.sum(per_token * weights), ops.sum(weights),
                                          ops.shape(y_true)[0])
 
     def get_config(self):

@@ -1,0 +1,33 @@
+"""What the text → text tasks (translation, summarization) share: batched decoding, the
+decoding keys of a config, subword strings of ids."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def batched_translate(model, sources, batch_size=64):
+    """Greedy translations of `sources`, batched by length (fewer padded shapes, less padding)."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    outputs = [None] * len(sources)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        for index, text in zip(chunk, model.translate([sources[i] for i in chunk]), strict=True):
+            outputs[index] = text
+    return outputs
+
+
+def token_strings(tokenizer, ids):
+    """Subword strings of one row of ids, padding dropped."""
+    ids = np.asarray(ids)
+    ids = ids[ids != 0]
+    return [t.decode("utf-8") for t in tokenizer.id_to_string(tf.constant(ids)).numpy()]
+
+
+DECODING_KEYS = ("decoding", "beam_width", "length_penalty", "coverage_penalty", "max_length_ratio")
+
+
+def apply_decoding_config(model, config):
+    """The config's decoding keys (e.g. `zoo evaluate --set decoding=beam`) on the model."""
+    for key in DECODING_KEYS:
+        if key in config and hasattr(model, key):
+            setattr(model, key, config[key])
