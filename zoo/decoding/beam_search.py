@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from zoo.decoding.strategy import (
     NEG_INF,
+    STRATEGIES,
     DecodingResult,
     DecodingStrategy,
     restrict_logits,
@@ -29,6 +30,7 @@ def coverage_penalty(coverage, source_mask, beta):
     return beta * tf.reduce_sum(tf.math.log(covered) * source_mask, axis=-1)
 
 
+@STRATEGIES.register("beam")
 class BeamSearch(DecodingStrategy):
     """Beam search (as OpenNMT-tf's `BeamSearch`), in an XLA-compilable `tf.while_loop`.
 
@@ -55,10 +57,13 @@ class BeamSearch(DecodingStrategy):
         n_best: int, 1 ≤ n_best ≤ beam_width, hypotheses returned per sentence.
 
     Example:
-    >>> search = BeamSearch(beam_width=5, length_penalty=0.6, n_best=2)
-    >>> memory, mask, state = search.tile((memory, mask, state))
-    >>> result = search.decode(step_fn, state, batch_size, max_length, mask)
-    >>> result.ids          # [batch, 2, max_length], best first
+
+    ```python
+    search = BeamSearch(beam_width=5, length_penalty=0.6, n_best=2)
+    memory, mask, state = search.tile((memory, mask, state))
+    result = search.decode(step_fn, state, batch_size, max_length, mask)
+    result.ids  # [batch, 2, max_length], best first
+    ```
     """
 
     def __init__(self, beam_width=5, length_penalty=0.0, coverage_penalty=0.0, n_best=1):
@@ -74,6 +79,13 @@ class BeamSearch(DecodingStrategy):
         self.length_penalty = float(length_penalty)
         self.coverage_penalty = float(coverage_penalty)
         self.n_best = n_best
+
+    @classmethod
+    def from_strategy_config(cls, config):
+        return cls(config.get("beam_width", 5),
+                   length_penalty=config.get("length_penalty", 0.0),
+                   coverage_penalty=config.get("coverage_penalty", 0.0),
+                   n_best=config.get("n_best", 1))
 
     def __repr__(self):
         return (f"BeamSearch(beam_width={self.beam_width}, length_penalty="

@@ -2,10 +2,17 @@
 
 import tensorflow as tf
 
-from zoo.decoding.strategy import DecodingResult, DecodingStrategy, restrict_logits, write_step
+from zoo.decoding.strategy import (
+    STRATEGIES,
+    DecodingResult,
+    DecodingStrategy,
+    restrict_logits,
+    write_step,
+)
 from zoo.text import BOS_ID, EOS_ID, PAD_ID
 
 
+@STRATEGIES.register("greedy")
 class GreedySearch(DecodingStrategy):
     """Greedy decoding in an XLA-compilable `tf.while_loop`.
 
@@ -15,8 +22,11 @@ class GreedySearch(DecodingStrategy):
     is its log-probability.
 
     Example:
-    >>> result = GreedySearch().decode(step_fn, state, batch_size, max_length, source_mask)
-    >>> result.ids[:, 0]   # [batch, max_length]
+
+    ```python
+    result = GreedySearch().decode(step_fn, state, batch_size, max_length, source_mask)
+    result.ids[:, 0]  # [batch, max_length]
+    ```
     """
 
     def decode(self, step_fn, initial_state, batch_size, max_length, source_mask,

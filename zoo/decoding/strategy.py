@@ -4,7 +4,13 @@ import collections
 
 import tensorflow as tf
 
+from zoo.registry import Registry
 from zoo.text import BOS_ID, EOS_ID, PAD_ID
+
+# The strategies by the name a config's `decoding` key gives; each registers itself with
+# `@STRATEGIES.register("name")` in its module, imported on the first lookup.
+STRATEGIES = Registry("decoding strategy", builtins=("zoo.decoding.greedy_search",
+                                                     "zoo.decoding.beam_search"))
 
 # A log-probability no real hypothesis reaches; finite, so sums and divisions stay finite.
 NEG_INF = -1e9
@@ -46,20 +52,32 @@ class DecodingStrategy:
 
     @staticmethod
     def from_config(config):
-        """The strategy a flat model config asks for: `decoding` ("greedy" or "beam"),
-        `beam_width`, `length_penalty`, `coverage_penalty`, `n_best`."""
-        from zoo.decoding.beam_search import BeamSearch
-        from zoo.decoding.greedy_search import GreedySearch
+        """The strategy a flat model config asks for.
 
+        Args:
+            config: a mapping with `decoding` (a name of `STRATEGIES`: "greedy", "beam") and
+                that strategy's keys (`beam_width`, `length_penalty`, `coverage_penalty`,
+                `n_best` for beam search).
+
+        Returns:
+            A `DecodingStrategy`.
+
+        Example:
+
+        ```python
+        DecodingStrategy.from_config({"decoding": "beam", "beam_width": 4})  # BeamSearch
+        ```
+        """
         decoding = config.get("decoding", "greedy")
-        if decoding == "greedy":
-            return GreedySearch()
-        if decoding == "beam":
-            return BeamSearch(config.get("beam_width", 5),
-                              length_penalty=config.get("length_penalty", 0.0),
-                              coverage_penalty=config.get("coverage_penalty", 0.0),
-                              n_best=config.get("n_best", 1))
-        raise ValueError(f"decoding must be 'greedy' or 'beam', got {decoding!r}")
+        if decoding not in STRATEGIES:
+            raise ValueError(f"decoding must be one of {', '.join(STRATEGIES.names())}, got "
+                             f"{decoding!r}")
+        return STRATEGIES.get(decoding).from_strategy_config(config)
+
+    @classmethod
+    def from_strategy_config(cls, config):
+        """This strategy with the options `config` gives (none by default)."""
+        return cls()
 
     def tile(self, structure):
         """Repeat every batch row `beam_width` times (row b → rows b*K ... b*K + K - 1)."""
