@@ -1,48 +1,45 @@
 """Tasks: what differs between translation, summarization, QA and sentiment training.
 
-`get_task(name)` returns the task a config's `task` key names; a new task registers itself with
-`@register_task`.
+`get_task(name)` returns the task a config's `task` key names. A task registers itself with
+`@TASKS.register("name")`; the built-in tasks are the modules of `TASKS.builtins`, imported on
+the first lookup.
+
+Example:
+
+```python
+from zoo.tasks import get_task
+
+task = get_task("translation")
+task.headline  # "bleu"
+```
 """
 
-import difflib
-
+from zoo.registry import Registry
 from zoo.tasks.base import PreparedData, Task, text_hash
 
-_TASKS = {}
+TASKS = Registry("task", builtins=(
+    "zoo.tasks.translation",
+    "zoo.tasks.summarization",
+    "zoo.tasks.qa",
+    "zoo.tasks.sentiment",
+))
 
 
 def register_task(cls):
-    """Class decorator: register a `Task` subclass under its `name`."""
-    if cls.name in _TASKS:
-        raise ValueError(f"task {cls.name!r} is already registered to {_TASKS[cls.name]}")
-    _TASKS[cls.name] = cls
-    return cls
+    """`@register_task`: registers a `Task` subclass under its `name` (the same as
+    `@TASKS.register(cls.name)`)."""
+    return TASKS.register(cls.name)(cls)
 
 
 def get_task(name):
-    """An instance of the registered task `name`."""
-    _load_builtin_tasks()
-    if name not in _TASKS:
-        close = difflib.get_close_matches(name, sorted(_TASKS), n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown task {name!r}.{hint} Registered: {', '.join(sorted(_TASKS))}")
-    return _TASKS[name]()
+    """An instance of the registered task `name`; a ValueError names close and known ones."""
+    return TASKS.create(name)
 
 
 def task_names():
-    _load_builtin_tasks()
-    return sorted(_TASKS)
+    """Sorted names of every registered task."""
+    return TASKS.names()
 
 
-def _load_builtin_tasks():
-    import importlib
-
-    for module in ("translation", "summarization", "qa", "sentiment"):
-        try:
-            importlib.import_module(f"zoo.tasks.{module}")
-        except ModuleNotFoundError as error:
-            if error.name != f"zoo.tasks.{module}":  # a task module that is not written yet
-                raise
-
-
-__all__ = ["PreparedData", "Task", "get_task", "register_task", "task_names", "text_hash"]
+__all__ = ["TASKS", "PreparedData", "Task", "get_task", "register_task", "task_names",
+           "text_hash"]
