@@ -21,8 +21,9 @@ from export.op_check import (
     tensorflow_core_ops,
     tf_text_ops_lib,
 )
-from export.saved_model import BATCH_BUCKETS, METADATA_FILE, WARMUP_SOURCE_LENGTHS, pad_batch
+from export.saved_model import METADATA_FILE
 from serving.warmup import read_warmup_requests
+from zoo.models.serving_modules import BATCH_BUCKETS, WARMUP_SOURCE_LENGTHS, pad_batch
 
 TEXTS = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.",
          "Eine Frau in einem roten Kleid liest ein Buch.", "Kinder spielen am Strand.",

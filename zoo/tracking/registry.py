@@ -75,7 +75,7 @@ def log_serving_model(model, config, run_id, jit_compile=True, client=None):
     """
     import mlflow.tensorflow
 
-    from export.saved_model import serving_module_class  # export imports zoo: import late
+    from zoo.models.serving_modules import serving_module_class
 
     client = client or mlflow.MlflowClient()
     name = config["model"]

@@ -3,17 +3,15 @@
 
 import tensorflow as tf
 
-from export.saved_model import (
+from zoo.models.serving_modules.base import (
     BATCH_BUCKETS,
-    WARMUP_SOURCE_LENGTHS,
-    pad_batch,
-    register_serving_module,
-    warmup_texts,
+    SERVING_MODULES,
+    BaseServingModule,
 )
 
 
-@register_serving_module("sentiment")
-class SentimentServingModule(tf.Module):
+@SERVING_MODULES.register("sentiment")
+class SentimentServingModule(BaseServingModule):
     """Exports a `SentimentClassifier`.
 
     * `serving_default`: `text` (string `[batch]`) → `label` (string `[batch]`),
@@ -28,33 +26,27 @@ class SentimentServingModule(tf.Module):
     sees bucketed shapes only: tokens padded to a multiple of 8 (at most the model's
     `max_tokens`), batch padded to `batch_buckets` (`pad_batch`).
 
-    Args:
-        model: a trained `SentimentClassifier` (with its tokenizer).
-        jit_compile: XLA-compile the core (False for `zoo export --no-xla`).
-        batch_buckets: increasing batch sizes the core is run with.
+    Args: see `BaseServingModule`.
     """
 
+    module_name = "sentiment"
+
     def __init__(self, model, jit_compile=True, batch_buckets=BATCH_BUCKETS):
-        super().__init__(name="sentiment")
-        # Not tracked, like the translator's module: saving the Keras model would also save
-        # the tf.functions it caches. Its variables and tokenizer are tracked.
-        object.__setattr__(self, "model", model)
-        self.model_variables = list(model.variables)
-        self.tokenizer = model.tokenizer
-        self.batch_buckets = tuple(batch_buckets)
+        super().__init__(model, jit_compile, batch_buckets)
         self.labels = tf.constant(model.labels)
-        self.core = tf.function(model.classify, jit_compile=jit_compile)
+
+    def numeric_core(self, model, jit_compile):
+        return model.classify
 
     def _classify_texts(self, text):
         ids = self.model.encode_texts(text)
-        batch = tf.shape(ids)[0]
-        result = self.core(pad_batch(ids, self.batch_buckets))
-        probabilities = result["probabilities"][:batch]
+        result = self.run_core(ids)
+        probabilities = result["probabilities"]
         return {
             "label": tf.gather(self.labels, tf.argmax(probabilities, axis=-1)),
             "probabilities": probabilities,
-            "attention": result["attention"][:batch],
-            "tokens": self.model.token_strings(ids),
+            "attention": result["attention"],
+            "tokens": self._tokens(ids),
         }
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
@@ -76,8 +68,3 @@ class SentimentServingModule(tf.Module):
     def limits(self):
         """Texts are cut to `max_tokens` subwords (no EOS), padded to multiples of 8."""
         return {"max_source_tokens": self.model.max_tokens}
-
-    def warmup_requests(self, batch_sizes, lengths=WARMUP_SOURCE_LENGTHS):
-        texts = warmup_texts(self.model, lengths)
-        self.warmup_lengths = list(texts)
-        return [{"text": [text] * batch} for text in texts.values() for batch in batch_sizes]

@@ -3,14 +3,12 @@ span out."""
 
 import tensorflow as tf
 
-from export.saved_model import (
-    BATCH_BUCKETS,
-    WARMUP_SOURCE_LENGTHS,
-    pad_batch,
-    register_serving_module,
-)
 from zoo.models.bidaf_reader import span_texts
-from zoo.text import PAD_ID
+from zoo.models.serving_modules.base import (
+    SERVING_MODULES,
+    WARMUP_SOURCE_LENGTHS,
+    BaseServingModule,
+)
 
 # Contexts are padded to multiples of 64 subwords and questions to the model's longest, so the
 # XLA core sees (batch buckets) × (max_context_tokens / 64) shapes — 30 for 6 batch buckets and
@@ -23,8 +21,8 @@ _WARMUP_PARAGRAPH = (
     "library, which holds more than two million volumes and a famous collection of maps. ")
 
 
-@register_serving_module("qa")
-class QAServingModule(tf.Module):
+@SERVING_MODULES.register("qa")
+class QAServingModule(BaseServingModule):
     """Exports a `BiDAFReader`.
 
     `serving_default`: `question` and `context` (string `[batch]`, one context per question)
@@ -40,56 +38,40 @@ class QAServingModule(tf.Module):
     padded to multiples of 64 subwords, questions to `max_question_tokens`, the batch to
     `batch_buckets` (`pad_batch`).
 
-    Args:
-        model: a trained `BiDAFReader` (with its tokenizer).
-        jit_compile: XLA-compile the core (False for `zoo export --no-xla`).
-        batch_buckets: increasing batch sizes the core is run with.
+    Args: see `BaseServingModule`.
     """
 
-    def __init__(self, model, jit_compile=True, batch_buckets=BATCH_BUCKETS):
-        super().__init__(name="qa")
-        # Not tracked, like the translator's module: saving the Keras model would also save
-        # the tf.functions it caches. Its variables and tokenizer are tracked.
-        object.__setattr__(self, "model", model)
-        self.model_variables = list(model.variables)
-        self.tokenizer = model.tokenizer
-        self.batch_buckets = tuple(batch_buckets)
-        self.question_length = -(-model.max_question_tokens // 8) * 8
+    module_name = "qa"
+
+    def numeric_core(self, model, jit_compile):
         # XLA has no kernel for the fused LSTM: the compiled core runs the Keras LSTM loop.
-        self.core = tf.function(
-            lambda context_ids, question_ids: model.predict_spans(
-                context_ids, question_ids, fused=not jit_compile),
-            jit_compile=jit_compile)
+        return lambda context_ids, question_ids: model.predict_spans(
+            context_ids, question_ids, fused=not jit_compile)
+
+    @property
+    def question_length(self):
+        """Questions are padded to `max_question_tokens` rounded up to 8."""
+        return -(-self.model.max_question_tokens // 8) * 8
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
                                   tf.TensorSpec([None], tf.string, name="context")])
     def serve(self, question, context):
         encoded = self.model.encode(question, context)
-        batch = tf.shape(question)[0]
         context_ids = encoded["context_ids"]
         context_length = -(-tf.shape(context_ids)[1] // CONTEXT_MULTIPLE) * CONTEXT_MULTIPLE
         question_ids = _pad_to(encoded["question_ids"], self.question_length)
-        spans = self.core(pad_batch(_pad_to(context_ids, context_length), self.batch_buckets),
-                          pad_batch(question_ids, self.batch_buckets))
-        start, end = spans["start"][:batch], spans["end"][:batch]
-        texts = span_texts(context, encoded["context_starts"], encoded["context_ends"], start,
-                           end)
+        spans = self.run_core(_pad_to(context_ids, context_length), question_ids)
+        texts = span_texts(context, encoded["context_starts"], encoded["context_ends"],
+                           spans["start"], spans["end"])
         return {
             "answer": texts["answer"],
             "start": texts["start"],
             "end": texts["end"],
-            "score": spans["score"][:batch],
-            "attention": spans["c2q"][:batch, :tf.shape(context_ids)[1]],
+            "score": spans["score"],
+            "attention": spans["c2q"][:, :tf.shape(context_ids)[1]],
             "context_tokens": self._tokens(context_ids),
             "question_tokens": self._tokens(question_ids),
         }
-
-    def _tokens(self, ids):
-        pieces = self.tokenizer.id_to_string(ids)
-        return tf.where(tf.equal(ids, PAD_ID), tf.constant(""), pieces)
-
-    def signatures(self):
-        return {"serving_default": self.serve.get_concrete_function()}
 
     def limits(self):
         """Contexts are the source: cut to `max_context_tokens`, padded to multiples of 64."""

@@ -2,12 +2,8 @@
 
 import tensorflow as tf
 
-from export.saved_model import (
-    WARMUP_SOURCE_LENGTHS,
-    TranslatorServingModule,
-    pad_batch,
-    register_serving_module,
-)
+from zoo.models.serving_modules.base import SERVING_MODULES, WARMUP_SOURCE_LENGTHS
+from zoo.models.serving_modules.translation import TranslatorServingModule
 
 # Filler for warm-up requests: e-mail-like English, repeated until a source length bucket is
 # reached (warm-up requests only need the right shapes).
@@ -16,7 +12,7 @@ _WARMUP_TEXT = ("Hi team, please find attached the revised schedule for the gas 
                 "the usual conference room; call me if you cannot make it. Thanks, John. ")
 
 
-@register_serving_module("summarization")
+@SERVING_MODULES.register("summarization")
 class SummarizerServingModule(TranslatorServingModule):
     """Exports a `PointerGenerator` (or any summarization `Translator`).
 
@@ -31,25 +27,21 @@ class SummarizerServingModule(TranslatorServingModule):
     `source_pad_multiple` (64 by default: 4 shapes up to 256 subwords), the batch is padded to
     `batch_buckets`.
 
-    Args:
-        model: a trained summarizer (with its tokenizer).
-        jit_compile: XLA-compile the core (False for `zoo export --no-xla`).
-        batch_buckets: increasing batch sizes the core is run with.
+    Args: see `BaseServingModule`.
     """
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         source_ids = self.model.encode_texts(text)
-        batch = tf.shape(source_ids)[0]
-        result = self.core(pad_batch(source_ids, self.batch_buckets))
-        ids = result["ids"][:batch]
+        result = self.run_core(source_ids)
+        ids = result["ids"]
         return {
             "summary": self.model.decode_ids(ids),
             "summary_tokens": self._tokens(ids),
             "source_tokens": self._tokens(source_ids),
-            "scores": result["log_probs"][:batch],
-            "summary_lengths": result["lengths"][:batch],
-            "attention": tf.cast(result["attention"][:batch], tf.float32),
+            "scores": result["log_probs"],
+            "summary_lengths": result["lengths"],
+            "attention": tf.cast(result["attention"], tf.float32),
         }
 
     def limits(self):
@@ -62,14 +54,12 @@ class SummarizerServingModule(TranslatorServingModule):
                                         self.model.max_decode_steps),
                 "source_lengths": list(range(multiple, longest + 1, multiple))}
 
-    def warmup_requests(self, batch_sizes, lengths=WARMUP_SOURCE_LENGTHS):
-        """One request per (batch size, padded source length). `lengths` are source lengths
-        in subwords, each warmed up at its padded bucket; the exporter's default (the
-        translators' short lengths) means every bucket the model can produce."""
-        texts = summary_warmup_texts(
+    def texts_for_warmup(self, lengths):
+        """`lengths` are source lengths in subwords, each warmed up at its padded bucket; the
+        exporter's default (the translators' short lengths) means every bucket the model can
+        produce."""
+        return summary_warmup_texts(
             self.model, None if tuple(lengths) == tuple(WARMUP_SOURCE_LENGTHS) else lengths)
-        self.warmup_lengths = list(texts)
-        return [{"text": [text] * batch} for text in texts.values() for batch in batch_sizes]
 
 
 def summary_warmup_texts(model, lengths=None):
