@@ -29,6 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check zoo export serving tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/python -m zoo.config_docs --check
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -32,7 +32,7 @@ def test_unknown_key_names_the_key_and_the_allowed_keys():
     with pytest.raises(ConfigError) as error:
         zoo.build("luong_translator", atention="cosine")
     message = str(error.value)
-    assert "'atention'" in message and "Did you mean 'attention'" in message
+    assert "'atention'" in message and "Did you mean: attention" in message
     assert "Allowed keys:" in message and "batch_size" in message
 
 
@@ -84,3 +84,48 @@ def test_every_registered_model_has_its_yaml():
         elif load_yaml(path).get("model", name) != name:
             mismatched.append(name)
     assert not missing and not mismatched, (missing, mismatched)
+
+
+def test_configuration_doc_is_generated_from_the_definitions():
+    """docs/configuration.md is `python -m zoo.config_docs`'s output (`--check` in make lint)
+    and names every key of every model."""
+    from zoo import config_docs
+
+    text = config_docs.DOC.read_text(encoding="utf-8")
+    assert text == config_docs.render(), "stale: run `python -m zoo.config_docs`"
+    assert config_docs.main(["--check"]) == 0
+    for name in zoo.list_models():
+        missing = [key for key in zoo.resolve_config(name) if f"| `{key}` |" not in text]
+        assert missing == ["model", "task"], (name, missing)
+
+
+def test_options_are_defined_once_and_overrides_name_shared_keys():
+    from zoo import options
+    from zoo.decoding import STRATEGIES
+    from zoo.models import get_builder
+
+    assert set(options.DECODINGS) == set(STRATEGIES.names())
+    keys = [key for section in options.SECTIONS.values() for key in section]
+    assert len(keys) == len(set(keys)), "a key is defined in two sections"
+    for name in zoo.list_models():
+        builder = get_builder(name)
+        assert not set(builder.architecture()) & set(options.OPTIONS), name
+        assert set(builder.overrides) <= set(options.options_for(builder.task)), name
+    with pytest.raises(ValueError, match="does not take"):
+        options.defaults("qa", {}, overrides={"label_smoothing": 0.1})
+    with pytest.raises(ValueError, match="shared options"):
+        options.defaults("qa", {"epochs": options.Option(1, "epochs")})
+
+
+def test_resolved_configs_keep_their_keys_and_values():
+    """The options refactor (issue 22) left every model's resolved config as it was: a few
+    values that come from the shared definitions, a per-task override and a YAML file."""
+    assert zoo.resolve_config("sentiment")["learning_rate"] == 1e-3
+    assert zoo.resolve_config("summarizer")["label_smoothing"] == 0.0
+    assert "label_smoothing" not in zoo.resolve_config("qa")
+    assert zoo.resolve_config("qa")["clip_norm"] == 5.0
+    assert zoo.resolve_config("summarizer_dialogsum")["word_vector_corpora"] == [
+        "qa", "summarization", "mt"]
+    translator = zoo.resolve_config("transformer_translator")
+    assert (translator["n_best"], translator["max_decode_steps"], translator["best_by"],
+            translator["strategy"]) == (1, 200, "val_loss", "default")

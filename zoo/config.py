@@ -2,12 +2,15 @@
 
 Configs are flat `key: value` mappings (they become MLflow params as they are). Every key a
 user gives must be one of the builder's defaults, and its value must have the default's type.
+The keys themselves are defined in `zoo.options` (shared) and in each builder (architecture);
+`docs/configuration.md` lists them all.
 """
 
-import difflib
 from pathlib import Path
 
 import yaml
+
+from zoo.registry import did_you_mean
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -17,6 +20,7 @@ class ConfigError(ValueError):
 
 
 def load_yaml(path):
+    """The mapping a YAML config file holds (`{}` for an empty file); ConfigError otherwise."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text()) or {}
@@ -62,10 +66,8 @@ def merge(defaults, updates, source):
     merged = dict(defaults)
     for key, value in updates.items():
         if key not in defaults:
-            close = difflib.get_close_matches(key, list(defaults), n=3)
-            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise ConfigError(
-                f"{source}: unknown config key {key!r}.{hint} "
+                f"{source}: unknown config key {key!r}.{did_you_mean(key, defaults)} "
                 f"Allowed keys: {', '.join(sorted(defaults))}"
             )
         merged[key] = _check_type(key, value, defaults[key], source)

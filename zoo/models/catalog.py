@@ -1,38 +1,92 @@
-"""Catalog of model builders: each registered name maps to a builder class."""
+"""The catalog of models: each registered name maps to a builder class.
 
-import difflib
+A builder subclasses `ModelBuilder` and registers itself with `@MODELS.register("name")`; the
+built-in builders are the modules of `MODELS.builtins`, imported on the first lookup.
+
+Example:
+
+```python
+import zoo
+
+config = zoo.resolve_config("luong_translator", {"epochs": 1})
+model = zoo.build("luong_translator", epochs=1)
+```
+"""
+
+from typing import ClassVar
 
 from zoo import config as config_lib
+from zoo import options
+from zoo.options import Option
+from zoo.registry import Registry
 
-_BUILDERS = {}
+MODELS = Registry("model", builtins=(
+    "zoo.models.translator_builders",
+    "zoo.models.summarizer_builders",
+    "zoo.models.qa_builders",
+    "zoo.models.sentiment_builders",
+))
 
 
-def register_model(cls):
-    """Class decorator: add a builder (a class with `name`, `task`, `defaults()`, `build()`)."""
-    if cls.name in _BUILDERS:
-        raise ValueError(f"model {cls.name!r} is already registered to {_BUILDERS[cls.name]}")
-    _BUILDERS[cls.name] = cls
-    return cls
+class ModelBuilder:
+    """What a registered model declares: its task, its architecture keys, the shared defaults it
+    overrides, its checks and how to build it.
+
+    Attributes:
+        registered_name: set by `@MODELS.register("name")`; the config's `model` key.
+        task: the registered task (`zoo.tasks`) that trains and scores the model.
+        overrides: defaults of shared options (`zoo.options`) in which this model differs.
+    """
+
+    registered_name: ClassVar[str]
+    task: ClassVar[str]
+    overrides: ClassVar[dict] = {}
+
+    @classmethod
+    def architecture(cls) -> dict[str, Option]:
+        """The model's own keys, with their defaults and meaning."""
+        return {}
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """Every key the model takes, at its default (`zoo.options.defaults`)."""
+        return options.defaults(cls.task, cls.architecture(), cls.overrides,
+                                model=cls.registered_name)
+
+    @classmethod
+    def validate(cls, config: dict) -> None:
+        """Raise `zoo.config.ConfigError` for a bad architecture value (the shared options are
+        checked by `zoo.options.validate`)."""
+
+    @classmethod
+    def build(cls, config: dict, tokenizer=None):
+        """The Keras model of a resolved `config` (its vocabulary from `tokenizer` if given)."""
+        raise NotImplementedError
 
 
 def list_models():
     """Sorted names of every registered model."""
-    return sorted(_BUILDERS)
+    return MODELS.names()
 
 
 def get_builder(name):
-    if name not in _BUILDERS:
-        close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.4)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown model {name!r}.{hint} Registered models: "
-                         f"{', '.join(list_models())}")
-    return _BUILDERS[name]
+    """The builder class registered as `name`; a ValueError names close and known ones."""
+    return MODELS.get(name)
 
 
 def resolve_config(name_or_path, overrides=None):
-    """The full config of a model: builder defaults ← `configs/<name>.yaml` ← `overrides`.
+    """The full config of a model: its defaults ← `configs/<name>.yaml` ← `overrides`.
 
-    `name_or_path` is a registered name or the path of a YAML file whose `model` key names one.
+    Args:
+        name_or_path: a registered name, or the path of a YAML file whose `model` key names one.
+        overrides: keys set over the file's (e.g. `zoo train --set`).
+
+    Returns:
+        The flat, checked config.
+
+    Raises:
+        zoo.config.ConfigError: an unknown key (naming the allowed ones), a value of the wrong
+            type or one its rule rejects.
     """
     overrides = dict(overrides or {})
     if str(name_or_path).endswith((".yaml", ".yml")):
@@ -47,17 +101,11 @@ def resolve_config(name_or_path, overrides=None):
         get_builder(name)
         file_config = config_lib.load_yaml(path) if path.exists() else {"model": name}
     builder = get_builder(name)
-    # Keys every model takes whatever its builder declares (the training strategy); imported
-    # here because zoo.training imports this module.
-    from zoo.training import distribution, trainer
-
-    defaults = {**distribution.DEFAULTS, **trainer.DEFAULTS, **builder.defaults()}
-    resolved = config_lib.merge(defaults, file_config, str(path))
+    resolved = config_lib.merge(builder.defaults(), file_config, str(path))
     resolved = config_lib.merge(resolved, overrides, "overrides")
     resolved["model"] = name
     builder.validate(resolved)
-    distribution.validate(resolved)
-    trainer.validate(resolved)  # `best_by`, `ema_momentum`: raises before any run starts
+    options.validate(resolved)  # the shared keys: training, decoding, data, distribution
     return resolved
 
 

@@ -2,77 +2,57 @@
 one `sentiment_<attention>` per layer of `zoo.attention`, pooling with learned queries. They
 share data, training and every other key, so their runs compare side by side."""
 
+from typing import ClassVar
+
 from zoo import attention as attention_lib
 from zoo.config import ConfigError
-from zoo.models.catalog import register_model
+from zoo.models.catalog import MODELS, ModelBuilder
 from zoo.models.sentiment_classifier import STRUCTURED, SentimentClassifier
-from zoo.models.word_vector_keys import validate_word_vector_keys, word_vector_defaults
+from zoo.options import Option
 
 # Monotonic attention is soft in training and hard at inference; pre-sigmoid noise (Raffel et
 # al. 2017 use std 1) drives its stopping probabilities to 0/1 so the two agree.
 ATTENTION_OPTIONS = {"monotonic": {"sigmoid_noise": 1.0}}
 
 
-class SentimentBuilder:
+@MODELS.register("sentiment")
+class SentimentBuilder(ModelBuilder):
     """Builds a `SentimentClassifier` from a flat config; subclasses pick the pooling."""
 
-    name = "sentiment"
     task = "sentiment"
     default_attention = STRUCTURED
+    overrides: ClassVar[dict] = {
+        "dataset": "sst2",  # see zoo/tasks/sentiment.py for the validation split
+        # the unlabeled English the word vectors learn from besides the training sentences
+        "word_vector_corpora": ["qa", "summarization", "dialogsum", "mt"],
+        "epochs": 10,
+        "learning_rate": 1e-3,
+        "heatmaps": 6,
+    }
 
     @classmethod
-    def defaults(cls):
+    def architecture(cls):
         return {
-            "model": cls.name,
-            "task": cls.task,
-            # data (SST-2; see zoo/tasks/sentiment.py for the validation split)
-            "dataset": "sst2",
-            "train_limit": None,
-            "eval_limit": None,
-            "valid_sentences": 500,
-            "max_tokens": 128,
-            "lowercase": True,
-            "vocab_size": 8000,
-            # architecture
-            "embedding_dim": 300,
-            "lstm_units": 256,
-            "attention": cls.default_attention,
-            "attention_options": dict(ATTENTION_OPTIONS.get(cls.default_attention, {})),
-            "hops": 4,
-            "attention_units": 128,
-            "penalty": 0.3,
-            "mlp_units": 512,
-            "dropout": 0.5,
-            "word_dropout": 0.0,
-            "members": 1,  # > 1: a deep ensemble of that many classifiers (mean probability)
-            # embedding init: skip-gram vectors of the pieces, learned from the training
-            # sentences and these corpora's unlabeled English
-            **word_vector_defaults(["qa", "summarization", "dialogsum", "mt"]),
-            # training
-            "batch_size": 64,
-            "epochs": 10,
-            "time_budget_minutes": 0.0,
-            "learning_rate": 1e-3,
-            "warmup_steps": 200,
-            "final_lr_fraction": 0.05,
-            "clip_norm": 1.0,
-            "ema_momentum": 0.0,  # > 0: evaluate and keep the weights' moving average
-            "label_smoothing": 0.1,
-            "weight_by_length": False,  # loss weight ∝ subwords (mean 1): sentences over phrases
-            "jit_compile": False,  # train step; see configs/sentiment.yaml
-            "precision": "float32",  # or mixed_bfloat16 (training only; exports are float32)
-            "seed": 0,
-            "intra_op_threads": 0,
-            "inter_op_threads": 0,
-            # evaluation and artifacts
-            "heatmaps": 6,
-            "samples": 20,
+            "embedding_dim": Option(300, "token embedding size"),
+            "lstm_units": Option(256, "units of each BiLSTM direction"),
+            "attention": Option(cls.default_attention, f"the pooling: {STRUCTURED!r} (Lin et "
+                                "al. 2017) or a zoo.attention layer over learned queries"),
+            "attention_options": Option(dict(ATTENTION_OPTIONS.get(cls.default_attention, {})),
+                                        "keyword arguments of the zoo.attention layer"),
+            "hops": Option(4, "attention hops (pooled vectors)"),
+            "attention_units": Option(128, "units of the structured self-attention MLP"),
+            "penalty": Option(0.3, "weight of the hops' redundancy penalty, >= 0"),
+            "mlp_units": Option(512, "units of the classifier's hidden layer"),
+            "dropout": Option(0.5, "dropout rate, in [0, 1)"),
+            "word_dropout": Option(0.0, "fraction of tokens replaced by the unknown id in "
+                                 "training, in [0, 1)"),
+            "members": Option(1, "> 1: a deep ensemble of that many classifiers (mean "
+                              "probability)"),
         }
 
     @classmethod
     def validate(cls, config):
-        for key in ("batch_size", "epochs", "vocab_size", "max_tokens", "valid_sentences",
-                    "embedding_dim", "lstm_units", "hops", "attention_units", "mlp_units",
+        for key in ("embedding_dim", "lstm_units", "hops", "attention_units", "mlp_units",
                     "members"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
@@ -91,7 +71,6 @@ class SentimentBuilder:
         if attention == STRUCTURED and config["attention_options"]:
             raise ConfigError(f"key 'attention_options' applies to zoo.attention layers; "
                               f"attention={STRUCTURED!r} takes attention_units, hops, penalty")
-        validate_word_vector_keys(config)
         if config["dataset"] != "sst2":
             raise ConfigError(f"key 'dataset': the sentiment task reads 'sst2', got "
                               f"{config['dataset']!r}")
@@ -121,13 +100,10 @@ class SentimentBuilder:
         return model
 
 
-register_model(SentimentBuilder)
-
 # One builder per attention layer of the library: `sentiment_additive`, `sentiment_cosine`, ...
 for _attention in attention_lib.names():
     _class_name = f"Sentiment{_attention.title().replace('_', '')}Builder"
-    register_model(type(_class_name, (SentimentBuilder,), {
-        "name": f"sentiment_{_attention}",
+    MODELS.register(f"sentiment_{_attention}")(type(_class_name, (SentimentBuilder,), {
         "default_attention": _attention,
         "__doc__": f"BiLSTM sentiment classifier pooling with {_attention!r} attention over "
                    "learned queries.",

@@ -1,12 +1,15 @@
 """Registered extractive-QA builders (task `qa`, SQuAD v1.1)."""
 
+from typing import ClassVar
+
 from zoo.config import ConfigError
 from zoo.models.bidaf_reader import RNNS, BiDAFReader
-from zoo.models.catalog import register_model
+from zoo.models.catalog import MODELS, ModelBuilder
+from zoo.options import Option
 
 
-@register_model
-class BiDAFReaderBuilder:
+@MODELS.register("qa")
+class BiDAFReaderBuilder(ModelBuilder):
     """`qa`: BiDAF (Seo et al. 2017) on subwords, sized for 25 minutes of CPU
     training (configs/qa.yaml is the acceptance run).
 
@@ -27,73 +30,47 @@ class BiDAFReaderBuilder:
       `end_rnn: true` costs ~30%, hidden 96 ~30%.
     """
 
-    name = "qa"
     task = "qa"
+    # SQuAD v1.1 under $ZOO_DATA_DIR/qa; the official dev set is both the validation set (its
+    # first `eval_limit` questions) and the test set.
+    overrides: ClassVar[dict] = {
+        "dataset": "squad",
+        "eval_limit": 2000,  # validation: the first dev questions (0: all)
+        "vocab_size": 16000,
+        "time_budget_minutes": 25.0,
+        "clip_norm": 5.0,
+    }
 
     @classmethod
-    def defaults(cls):
+    def architecture(cls):
         return {
-            "model": cls.name,
-            "task": cls.task,
-            # data: SQuAD v1.1 under $ZOO_DATA_DIR/qa; the official dev set is both the
-            # validation set (its first `eval_limit` questions) and the test set.
-            "dataset": "squad",
-            "train_extra": True,      # add train_extra.jsonl (65,815 questions) to train.jsonl
-            "train_limit": None,      # at most this many training questions
-            "eval_limit": 2000,       # validation: the first dev questions (0: all)
-            "test_limit": 0,          # test: the first dev questions (0: all 10,570)
-            "vocab_size": 16000,
-            "max_context_tokens": 320,
-            "max_question_tokens": 40,
-            "max_answer_tokens": 30,
-            # architecture
-            "attention": "bidaf",     # fixed: recorded in MLflow like the translators'
-            "embedding_dim": 128,
-            "highway_layers": 1,
-            "hidden_units": 64,
-            "rnn": "lstm",
-            "modeling_layers": 1,
-            "fusion_units": 128,
-            "end_rnn": False,
-            "dropout": 0.1,
-            # training
-            "batch_size": 64,
-            "epochs": 5,
-            "time_budget_minutes": 25.0,
-            "learning_rate": 2e-3,
-            "warmup_steps": 200,
-            "final_lr_fraction": 0.05,
-            "clip_norm": 5.0,
-            "ema_momentum": 0.0,  # > 0: evaluate and keep the weights' moving average
-            "jit_compile": False,
-            "precision": "float32",   # or mixed_bfloat16 (training only; exports are float32)
-            "seed": 0,
-            "intra_op_threads": 0,
-            "inter_op_threads": 0,
-            # evaluation and artifacts
-            "eval_batch_size": 128,
-            "heatmaps": 4,
-            "samples": 20,
+            "attention": Option("bidaf", "fixed: recorded in MLflow like the translators'"),
+            "embedding_dim": Option(128, "token embedding size"),
+            "highway_layers": Option(1, "highway layers over the embeddings"),
+            "hidden_units": Option(64, "units of each recurrent direction"),
+            "rnn": Option("lstm", "the recurrent cell: " + ", ".join(RNNS)),
+            "modeling_layers": Option(1, "BiRNN layers of the modeling layer"),
+            "fusion_units": Option(128, "size the attention output G is projected to before the "
+                                  "modeling layer (0: G as is)"),
+            "end_rnn": Option(False, "the paper's extra BiRNN before the end pointer"),
+            "dropout": Option(0.1, "dropout rate, in [0, 1)"),
         }
 
     @classmethod
     def validate(cls, config):
         if config["dataset"] != "squad":
-            raise ConfigError(f"key 'dataset': {cls.name} trains on squad, got "
+            raise ConfigError(f"key 'dataset': {cls.registered_name} trains on squad, got "
                               f"{config['dataset']!r}")
         if config["attention"] != "bidaf":
-            raise ConfigError(f"key 'attention': {cls.name} uses bidaf attention, got "
-                              f"{config['attention']!r}")
+            raise ConfigError(f"key 'attention': {cls.registered_name} uses bidaf attention, "
+                              f"got {config['attention']!r}")
         if config["rnn"] not in RNNS:
             raise ConfigError(f"key 'rnn' must be one of {', '.join(RNNS)}, got "
                               f"{config['rnn']!r}")
-        for key in ("batch_size", "epochs", "vocab_size", "max_context_tokens",
-                    "max_question_tokens", "max_answer_tokens", "embedding_dim", "hidden_units",
-                    "modeling_layers", "eval_batch_size"):
+        for key in ("embedding_dim", "hidden_units", "modeling_layers"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
-        for key in ("highway_layers", "fusion_units", "eval_limit", "test_limit", "heatmaps",
-                    "samples"):
+        for key in ("highway_layers", "fusion_units", "eval_limit", "heatmaps", "samples"):
             if config[key] < 0:
                 raise ConfigError(f"key {key!r} must be >= 0, got {config[key]}")
         if config["train_limit"] is not None and config["train_limit"] <= 0:
