@@ -34,6 +34,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from serving.versions import read_saved_model
+
 TF_TEXT_OPS_FILE = Path(__file__).resolve().parent / "tf_text_ops_lib.json"
 DEFAULT_TF_SERVING_VERSION = "2.20"
 
@@ -72,21 +74,6 @@ class OpCheckReport:
 
 # --------------------------------------------------------------------------- graph ops
 
-def _read_saved_model(path):
-    from google.protobuf import text_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    path = Path(path)
-    proto = saved_model_pb2.SavedModel()
-    if (path / "saved_model.pb").is_file():
-        proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    elif (path / "saved_model.pbtxt").is_file():
-        text_format.Parse((path / "saved_model.pbtxt").read_text(), proto)
-    else:
-        raise FileNotFoundError(f"no saved_model.pb in {path}")
-    return proto
-
-
 def _called_functions(node):
     """Names of the library functions a NodeDef refers to through its attributes."""
     for value in node.attr.values():
@@ -101,7 +88,7 @@ def graph_ops(path):
     """`({op: sorted places}, number of library functions, [unresolved call problems])` over
     every MetaGraph of the SavedModel at `path`: its GraphDef and its whole function library.
     Calls to library functions are followed, not counted as ops."""
-    proto = _read_saved_model(path)
+    proto = read_saved_model(path)
     places = defaultdict(set)
     unresolved = set()
     functions = 0

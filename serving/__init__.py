@@ -1,11 +1,11 @@
 """Serving for Attention Zoo: a TF Serving-compatible gRPC server and a client for TF Serving.
 
-``Client`` speaks TF Serving's public gRPC API, so it works against ``serving.server`` and the
-real ``tensorflow_model_server`` alike. ``start_server``/``serve`` run our server in Python;
-``serving.tf_serving`` holds the deployment files for the real one (models.config generator,
+`Client` speaks TF Serving's public gRPC API, so it works against `serving.server` and the
+real `tensorflow_model_server` alike. `start_server`/`serve` run our server in Python;
+`serving.tf_serving` holds the deployment files for the real one (models.config generator,
 batching and monitoring configs, docker-compose).
 
-Attributes are imported lazily: ``import serving`` does not import TensorFlow.
+Attributes are imported lazily: `import serving` does not import TensorFlow.
 """
 
 from __future__ import annotations

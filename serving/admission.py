@@ -1,15 +1,15 @@
 """Admission control and deadlines: how much inference work the server accepts at once.
 
-``tensorflow_model_server`` bounds its work with the batching queue (``max_enqueued_batches``:
+`tensorflow_model_server` bounds its work with the batching queue (`max_enqueued_batches`:
 a full queue answers UNAVAILABLE) and gRPC's own thread and memory limits. The Python runtime
 cannot interrupt a running signature, so this server bounds work *before* it starts:
 
-* :class:`Admission` -- at most ``max_concurrent`` inference requests run (or sit in the
-  batching queue) at once, at most ``max_queued`` more wait for a slot; anything beyond is
+* `Admission` -- at most `max_concurrent` inference requests run (or sit in the
+  batching queue) at once, at most `max_queued` more wait for a slot; anything beyond is
   answered RESOURCE_EXHAUSTED at once, without touching a model. Health, GetModelStatus and
   GetModelMetadata never take a slot, so they stay fast however loaded the server is.
-* :class:`Deadline` -- the earlier of the client's gRPC deadline and the server's
-  ``--request_timeout_ms``; a request whose deadline has passed, or whose client went away,
+* `Deadline` -- the earlier of the client's gRPC deadline and the server's
+  `--request_timeout_ms`; a request whose deadline has passed, or whose client went away,
   is not started (checked on admission and again when the batching queue hands it out).
 """
 
@@ -33,16 +33,16 @@ DEFAULT_MAX_REQUEST_TOKENS = 8192  # 64 texts (the client's chunk) of 128 subwor
 
 @dataclasses.dataclass(frozen=True)
 class WorkLimits:
-    """How much inference work the server takes on (see :mod:`serving.admission`).
+    """How much inference work the server takes on (see `serving.admission`).
 
     Args:
         max_concurrent_requests: Predict/Classify requests running or batching at once.
         max_queued_requests: more that may wait for a slot; beyond: RESOURCE_EXHAUSTED.
         request_timeout: seconds; the deadline of a request whose client set none (and the
-            cap of longer ones). ``None``: only the client's deadline.
+            cap of longer ones). `None`: only the client's deadline.
         max_request_tokens: per-request bound on the source tokens a request may make the
             model read (estimated from the bytes of its strings, capped by the export's
-            ``max_source_tokens``); over it: INVALID_ARGUMENT before any compute.
+            `max_source_tokens`); over it: INVALID_ARGUMENT before any compute.
     """
 
     max_concurrent_requests: int | None = 16
@@ -53,7 +53,7 @@ class WorkLimits:
 
 @dataclasses.dataclass(frozen=True)
 class Deadline:
-    """When a request stops being worth starting: a ``time.monotonic()`` instant (``inf``: never)
+    """When a request stops being worth starting: a `time.monotonic()` instant (`inf`: never)
     and whether its RPC is still alive."""
 
     at: float = math.inf
@@ -61,7 +61,7 @@ class Deadline:
 
     @classmethod
     def for_rpc(cls, context, default_timeout: float | None) -> Deadline:
-        """The RPC's own deadline, capped by ``default_timeout`` seconds (``None``: no cap)."""
+        """The RPC's own deadline, capped by `default_timeout` seconds (`None`: no cap)."""
         remaining = context.time_remaining() if context is not None else None
         limits = [t for t in (remaining, default_timeout) if t is not None]
         at = time.monotonic() + min(limits) if limits else math.inf
@@ -71,7 +71,7 @@ class Deadline:
         return None if self.at == math.inf else self.at - time.monotonic()
 
     def check(self, what: str = "the request") -> None:
-        """Raises DEADLINE_EXCEEDED / CANCELLED if ``what`` should not start now."""
+        """Raises DEADLINE_EXCEEDED / CANCELLED if `what` should not start now."""
         if not self.is_active():
             raise ServingError(grpc.StatusCode.CANCELLED,
                                f"{what} was cancelled by the client before it started")
@@ -84,7 +84,7 @@ class Admission:
     """A bounded number of running and waiting inference requests (thread safe).
 
     Args:
-        max_concurrent: requests that may run (or be queued for a batch) at once; ``None``
+        max_concurrent: requests that may run (or be queued for a batch) at once; `None`
             for no bound.
         max_queued: requests that may wait for a running slot; beyond that RESOURCE_EXHAUSTED.
     """
@@ -107,7 +107,7 @@ class Admission:
 
     @contextmanager
     def slot(self, deadline: Deadline) -> Iterator[None]:
-        """Holds a running slot for the body; waits (at most until ``deadline``) when full."""
+        """Holds a running slot for the body; waits (at most until `deadline`) when full."""
         self._acquire(deadline)
         try:
             yield
@@ -149,8 +149,8 @@ def estimate_tokens(strings: list[np.ndarray], max_source_tokens: int | None) ->
     """An upper bound on the source tokens a request makes the model read.
 
     A subword covers at least one character, and a UTF-8 character is at least one byte, so a
-    text of ``n`` bytes is at most ``n`` tokens (+1 for EOS); an export that truncates its
-    sources (``max_source_tokens`` in its metadata) reads at most that many per text.
+    text of `n` bytes is at most `n` tokens (+1 for EOS); an export that truncates its
+    sources (`max_source_tokens` in its metadata) reads at most that many per text.
     """
     total = 0
     for array in strings:
@@ -162,8 +162,8 @@ def estimate_tokens(strings: list[np.ndarray], max_source_tokens: int | None) ->
 
 def check_token_budget(strings: list[np.ndarray], max_source_tokens: int | None,
                        budget: int | None) -> None:
-    """INVALID_ARGUMENT before any compute when a request may read more than ``budget``
-    tokens (``--max_request_tokens``): retrying the same request cannot succeed."""
+    """INVALID_ARGUMENT before any compute when a request may read more than `budget`
+    tokens (`--max_request_tokens`): retrying the same request cannot succeed."""
     if budget is None:
         return
     tokens = estimate_tokens(strings, max_source_tokens)

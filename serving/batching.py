@@ -1,32 +1,34 @@
-"""Server-side batching, configured like ``tensorflow_model_server --enable_batching``.
+"""Server-side batching, configured like `tensorflow_model_server --enable_batching`.
 
-The parameters file is TF Serving's text-format ``BatchingParameters``
-(``tensorflow_serving/servables/tensorflow/session_bundle_config.proto``)::
+The parameters file is TF Serving's text-format `BatchingParameters`
+(`tensorflow_serving/servables/tensorflow/session_bundle_config.proto`):
 
-    max_batch_size { value: 32 }
-    batch_timeout_micros { value: 2000 }
-    max_enqueued_batches { value: 100 }
-    num_batch_threads { value: 2 }
-    allowed_batch_sizes: 8
-    allowed_batch_sizes: 32
-    pad_variable_length_inputs: true
+```text
+max_batch_size { value: 32 }
+batch_timeout_micros { value: 2000 }
+max_enqueued_batches { value: 100 }
+num_batch_threads { value: 2 }
+allowed_batch_sizes: 8
+allowed_batch_sizes: 32
+pad_variable_length_inputs: true
+```
 
-The ``tensorflow-serving-api`` wheel does not ship that proto's Python module, so
-:data:`serving.protos.BatchingParameters` is rebuilt from a descriptor with the upstream names,
+The `tensorflow-serving-api` wheel does not ship that proto's Python module, so
+`serving.protos.BatchingParameters` is rebuilt from a descriptor with the upstream names,
 numbers and types (fields 1-7), which keeps the text and wire formats identical.
 
 Semantics follow TF Serving's batching session: concurrent requests for the same model version
-and signature are concatenated along dimension 0 (up to ``max_batch_size``, waiting at most
-``batch_timeout_micros`` for a batch to fill), padded up to the next ``allowed_batch_sizes``
+and signature are concatenated along dimension 0 (up to `max_batch_size`, waiting at most
+`batch_timeout_micros` for a batch to fill), padded up to the next `allowed_batch_sizes`
 entry by repeating the last row, run once, and the outputs are split back along dimension 0.
 Variable-length inputs (same rank, different trailing dimensions) are padded (zeros / empty
-strings) when ``pad_variable_length_inputs`` is true, otherwise they go into separate batches.
+strings) when `pad_variable_length_inputs` is true, otherwise they go into separate batches.
 Like TF Serving, a request's outputs come back with the trailing dimensions of the whole batch
-(e.g. ``source_tokens`` padded to the longest sentence in the batch). Differences: a request
-larger than ``max_batch_size`` is run on its own instead of being rejected, and when a batch
+(e.g. `source_tokens` padded to the longest sentence in the batch). Differences: a request
+larger than `max_batch_size` is run on its own instead of being rejected, and when a batch
 fails each of its requests is retried alone so that one bad request cannot fail the others.
 
-Deadlines: a caller waits for its rows at most until its :class:`~serving.admission.Deadline`;
+Deadlines: a caller waits for its rows at most until its `serving.admission.Deadline`;
 a task whose deadline passed or whose RPC was cancelled while it was queued is dropped when a
 batch thread dequeues it, so no model time is spent on answers nobody will read.
 """
@@ -194,8 +196,8 @@ class BatchScheduler:
     # -- caller side
     def run(self, key: tuple, run: RunFn, inputs: dict[str, np.ndarray],
             deadline: Deadline | None = None) -> dict[str, np.ndarray]:
-        """Runs ``run(inputs)`` as part of a batch; blocks until this request's rows are back
-        or ``deadline`` passes (DEADLINE_EXCEEDED; the queued task is then dropped)."""
+        """Runs `run(inputs)` as part of a batch; blocks until this request's rows are back
+        or `deadline` passes (DEADLINE_EXCEEDED; the queued task is then dropped)."""
         deadline = deadline or Deadline()
         sizes = {a.shape[0] for a in inputs.values() if a.ndim >= 1}
         scalar = any(a.ndim == 0 for a in inputs.values())

@@ -1,19 +1,21 @@
-"""A client for TF Serving's gRPC API (for ``serving.server`` and ``tensorflow_model_server``).
+"""A client for TF Serving's gRPC API (for `serving.server` and `tensorflow_model_server`).
 
-Only public TF Serving messages and stubs are used (``PredictRequest`` over
-``PredictionServiceStub``, ``ClassificationRequest``, ``GetModelMetadataRequest``,
-``GetModelStatusRequest``), so nothing here depends on which server answers::
+Only public TF Serving messages and stubs are used (`PredictRequest` over
+`PredictionServiceStub`, `ClassificationRequest`, `GetModelMetadataRequest`,
+`GetModelStatusRequest`), so nothing here depends on which server answers:
 
-    from serving import Client
+```python
+from serving import Client
 
-    with Client("localhost:8500") as client:
-        client.translate("luong_translator", ["Ein Mann fährt Fahrrad."])
-        client.predict("luong_translator", {"text": ["Ein Mann fährt Fahrrad."]})["attention"]
+with Client("localhost:8500") as client:
+    client.translate("luong_translator", ["Ein Mann fährt Fahrrad."])
+    client.predict("luong_translator", {"text": ["Ein Mann fährt Fahrrad."]})["attention"]
+```
 
-Calls are retried on UNAVAILABLE and RESOURCE_EXHAUSTED with exponential backoff (``retries``
-extra attempts), each attempt has a deadline (``timeout``, overridable per call), and inputs
-with more than ``max_batch_size`` rows are sent as several requests whose outputs are joined
-again (padding trailing dimensions, e.g. ``attention``, to the largest with zeros / empty
+Calls are retried on UNAVAILABLE and RESOURCE_EXHAUSTED with exponential backoff (`retries`
+extra attempts), each attempt has a deadline (`timeout`, overridable per call), and inputs
+with more than `max_batch_size` rows are sent as several requests whose outputs are joined
+again (padding trailing dimensions, e.g. `attention`, to the largest with zeros / empty
 strings).
 """
 
@@ -41,13 +43,15 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
+from serving.tensors import has_strings
+
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 _STATES = get_model_status_pb2.ModelVersionStatus.State
 _CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 
 
 class ServingError(RuntimeError):
-    """A failed call: ``code`` (``grpc.StatusCode``) and ``details`` from the server."""
+    """A failed call: `code` (`grpc.StatusCode`) and `details` from the server."""
 
     def __init__(self, code: grpc.StatusCode, details: str):
         super().__init__(f"{code.name}: {details}")
@@ -65,20 +69,12 @@ def _as_strings(texts: str | Iterable[str]) -> list[str]:
     return list(texts)
 
 
-def _has_strings(value) -> bool:
-    if isinstance(value, (str, bytes)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_has_strings(v) for v in value)
-    return False
-
-
 def _to_array(value) -> np.ndarray:
     if isinstance(value, np.ndarray):
         array = value
     elif isinstance(value, tf.Tensor):
         array = value.numpy()
-    elif isinstance(value, (list, tuple)) and _has_strings(value):
+    elif isinstance(value, (list, tuple)) and has_strings(value):
         array = np.array(value, dtype=object)
     else:
         array = np.asarray(value)
@@ -114,19 +110,19 @@ class Client:
     """TF Serving gRPC client.
 
     Args:
-        target: ``host:port`` of the server.
+        target: `host:port` of the server.
         timeout: default deadline per attempt, in seconds.
         retries: extra attempts when the server is UNAVAILABLE (exponential backoff from
-            ``backoff`` seconds, doubling, with jitter, capped at ``max_backoff``).
-        max_batch_size: most rows per request; larger inputs are split (``None``: never).
+            `backoff` seconds, doubling, with jitter, capped at `max_backoff`).
+        max_batch_size: most rows per request; larger inputs are split (`None`: never).
         max_message_size: largest request/response in bytes.
-        channel: an existing ``grpc.Channel`` to use instead of creating one.
-        credentials: ``grpc.ChannelCredentials`` for a TLS channel; or build them from
+        channel: an existing `grpc.Channel` to use instead of creating one.
+        credentials: `grpc.ChannelCredentials` for a TLS channel; or build them from
         root_certificates, private_key, certificate_chain: PEM bytes (or str) of the CA that
             signed the server's certificate, and the client's own key and certificate for
-            mutual TLS (``SSLConfig.client_verify`` on the server).
+            mutual TLS (`SSLConfig.client_verify` on the server).
         server_name: the name to check the server's certificate against, when it differs from
-            the host in ``target`` (``grpc.ssl_target_name_override``).
+            the host in `target` (`grpc.ssl_target_name_override`).
         retry_codes: status codes retried with backoff: UNAVAILABLE (server starting, batching
             queue full) and RESOURCE_EXHAUSTED (admission control: server overloaded).
     """
@@ -212,7 +208,7 @@ class Client:
                 signature_name: str = "serving_default", version: int | None = None,
                 label: str | None = None, timeout: float | None = None,
                 output_filter: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        """Predict; ``inputs`` maps input names to arrays (str lists become DT_STRING)."""
+        """Predict; `inputs` maps input names to arrays (str lists become DT_STRING)."""
         arrays = {k: _to_array(v) for k, v in inputs.items()}
         rows = {a.shape[0] for a in arrays.values() if a.ndim >= 1}
         chunk = self.max_batch_size
@@ -249,7 +245,7 @@ class Client:
         raise KeyError(f"no string output among {sorted(outputs)}; expected {list(preferred)}")
 
     def translate(self, model: str, texts: str | Iterable[str], **kwargs) -> list[str]:
-        """Translations (output ``translation``) of ``texts`` (input ``text``)."""
+        """Translations (output `translation`) of `texts` (input `text`)."""
         texts = _as_strings(texts)
         if not texts:
             return []
@@ -257,7 +253,7 @@ class Client:
         return self._strings_out(outputs, ["translation"])
 
     def summarize(self, model: str, texts: str | Iterable[str], **kwargs) -> list[str]:
-        """Summaries (output ``summary``, else the first string output) of ``texts``."""
+        """Summaries (output `summary`, else the first string output) of `texts`."""
         texts = _as_strings(texts)
         if not texts:
             return []
@@ -266,7 +262,7 @@ class Client:
 
     def answer(self, model: str, questions: str | Iterable[str],
                contexts: str | Iterable[str], **kwargs) -> list[str]:
-        """Answers (output ``answer``) to ``questions`` (input ``question``) over ``contexts``."""
+        """Answers (output `answer`) to `questions` (input `question`) over `contexts`."""
         questions, contexts = _as_strings(questions), _as_strings(contexts)
         if len(contexts) == 1 and len(questions) > 1:
             contexts = contexts * len(questions)
@@ -282,10 +278,10 @@ class Client:
                  signature_name: str = "classification", version: int | None = None,
                  label: str | None = None, timeout: float | None = None,
                  feature: str = "text") -> list[list[tuple[str, float]]]:
-        """Classify API: one ``[(label, score), ...]`` list per example.
+        """Classify API: one `[(label, score), ...]` list per example.
 
-        ``examples`` may be texts (put in the bytes feature ``feature``), dicts of feature name
-        to value(s) or ``tf.train.Example`` protos.
+        `examples` may be texts (put in the bytes feature `feature`), dicts of feature name
+        to value(s) or `tf.train.Example` protos.
         """
         items = [examples] if isinstance(examples, (str, bytes, Mapping)) else list(examples)
         protos = [self._example(item, feature) for item in items]
@@ -322,11 +318,11 @@ class Client:
     # -- metadata and status
     def metadata(self, model: str, version: int | None = None, label: str | None = None,
                  timeout: float | None = None) -> dict:
-        """``{"name", "version", "signatures": {name: {"method_name", "inputs", "outputs"}}}``.
+        """`{"name", "version", "signatures": {name: {"method_name", "inputs", "outputs"}}}`.
 
         Inputs/outputs map aliases to
-        ``{"dtype": "string", "dtype_enum": 7, "shape": [-1], "name": ...}``
-        (``shape`` is ``None`` for unknown rank; -1 marks unknown dimensions).
+        `{"dtype": "string", "dtype_enum": 7, "shape": [-1], "name": ...}`
+        (`shape` is `None` for unknown rank; -1 marks unknown dimensions).
         """
         request = get_model_metadata_pb2.GetModelMetadataRequest()
         self._spec(request.model_spec, model, version, label)
@@ -355,7 +351,7 @@ class Client:
 
     def status(self, model: str, version: int | None = None, timeout: float | None = None
                ) -> list[dict]:
-        """GetModelStatus: ``[{"version", "state", "error_code", "error_message"}, ...]``."""
+        """GetModelStatus: `[{"version", "state", "error_code", "error_message"}, ...]`."""
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, model, version, None)
         response = self._call(self._models.GetModelStatus, request, timeout)
@@ -366,7 +362,7 @@ class Client:
 
     def reload_config(self, config: model_server_config_pb2.ModelServerConfig | str,
                       timeout: float | None = None) -> None:
-        """HandleReloadConfigRequest with a ``ModelServerConfig`` (proto or text format)."""
+        """HandleReloadConfigRequest with a `ModelServerConfig` (proto or text format)."""
         if isinstance(config, str):
             from google.protobuf import text_format
 
@@ -375,13 +371,13 @@ class Client:
         self._call(self._models.HandleReloadConfigRequest, request, timeout)
 
     def health(self, service: str = "", timeout: float | None = None) -> str:
-        """The gRPC health status name (``SERVING``, ``NOT_SERVING``, ...)."""
+        """The gRPC health status name (`SERVING`, `NOT_SERVING`, ...)."""
         response = self._call(self._health.Check,
                               health_pb2.HealthCheckRequest(service=service), timeout)
         return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
 
     def wait_until_ready(self, model: str | None = None, timeout: float = 30.0) -> None:
-        """Blocks until the server answers (and ``model`` has an AVAILABLE version)."""
+        """Blocks until the server answers (and `model` has an AVAILABLE version)."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:

@@ -2,17 +2,17 @@
 
 They mimic the signatures of the zoo's exported models without depending on the model code:
 
-* :func:`build_translator` -- ``serving_default``: ``text`` (string ``[batch]``) ->
-  ``translation`` (string ``[batch]``), ``attention`` (float32 ``[batch, target, source]``),
-  ``source_tokens`` / ``target_tokens`` (string ``[batch, len]``). The "translation" reverses the
-  words and prefixes ``v<tag>:`` so a test can tell versions apart. The numeric core is a
-  ``tf.function(jit_compile=True)`` (XLA on CPU). A ``classification`` signature takes serialized
-  ``tf.Example`` protos (feature ``text``) and returns ``classes`` / ``scores`` ``[batch, 2]``.
-* :func:`build_qa` -- ``serving_default``: ``question``, ``context`` -> ``answer`` (string) and
-  ``start_scores`` (float32 ``[batch, context_len]``).
-* :func:`build_busy` -- ``serving_default``: ``text`` (string ``[batch]``), ``seconds`` (float32
-  ``[batch]``) -> ``text`` echoed and ``iterations``: it multiplies matrices until the largest
-  ``seconds`` has passed (``tf.timestamp``), a real model whose cost a test chooses, for
+* `build_translator` -- `serving_default`: `text` (string `[batch]`) ->
+  `translation` (string `[batch]`), `attention` (float32 `[batch, target, source]`),
+  `source_tokens` / `target_tokens` (string `[batch, len]`). The "translation" reverses the
+  words and prefixes `v<tag>:` so a test can tell versions apart. The numeric core is a
+  `tf.function(jit_compile=True)` (XLA on CPU). A `classification` signature takes serialized
+  `tf.Example` protos (feature `text`) and returns `classes` / `scores` `[batch, 2]`.
+* `build_qa` -- `serving_default`: `question`, `context` -> `answer` (string) and
+  `start_scores` (float32 `[batch, context_len]`).
+* `build_busy` -- `serving_default`: `text` (string `[batch]`), `seconds` (float32
+  `[batch]`) -> `text` echoed and `iterations`: it multiplies matrices until the largest
+  `seconds` has passed (`tf.timestamp`), a real model whose cost a test chooses, for
   admission control, deadline and overload tests.
 
 Everything is a handful of variables: building one takes about a second on a laptop core.
@@ -143,7 +143,7 @@ def _save(module: tf.Module, path: Path, signatures: dict) -> Path:
 
 
 def build_translator(path: str | os.PathLike, tag: str = "1", seed: int = 0) -> Path:
-    """Write the tiny translator SavedModel to ``path`` (a version directory)."""
+    """Write the tiny translator SavedModel to `path` (a version directory)."""
     module = _Translator(tag, seed)
     return _save(module, path, {
         "serving_default": module.translate.get_concrete_function(),
@@ -152,12 +152,12 @@ def build_translator(path: str | os.PathLike, tag: str = "1", seed: int = 0) -> 
 
 
 def build_qa(path: str | os.PathLike, seed: int = 0) -> Path:
-    """Write the tiny question-answering SavedModel to ``path`` (a version directory)."""
+    """Write the tiny question-answering SavedModel to `path` (a version directory)."""
     module = _QA(seed)
     return _save(module, path, {"serving_default": module.answer.get_concrete_function()})
 
 
 def build_busy(path: str | os.PathLike) -> Path:
-    """Write the busy model (compute for as long as a request asks) to ``path``."""
+    """Write the busy model (compute for as long as a request asks) to `path`."""
     module = _Busy()
     return _save(module, path, {"serving_default": module.work.get_concrete_function()})

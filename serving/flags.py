@@ -1,16 +1,16 @@
-"""``tensorflow_model_server``-style flags for the model server (``zoo serve`` uses them too)."""
+"""`tensorflow_model_server`-style flags for the model server (`zoo serve` uses them too)."""
 
 from __future__ import annotations
 
 import argparse
 
 from serving.admission import DEFAULT_MAX_REQUEST_TOKENS, DEFAULT_REQUEST_TIMEOUT, WorkLimits
-from serving.repository import DEFAULT_LOAD_RETRY_INTERVAL, DEFAULT_MAX_NUM_LOAD_RETRIES
+from serving.model_manager import DEFAULT_LOAD_RETRY_INTERVAL, DEFAULT_MAX_NUM_LOAD_RETRIES
 from serving.tensors import DEFAULT_MAX_MESSAGE_SIZE, Limits
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Adds ``tensorflow_model_server``-style flags to ``parser`` (see :func:`server_kwargs`)."""
+    """Adds `tensorflow_model_server`-style flags to `parser` (see `server_kwargs`)."""
     parser.add_argument("model_root", nargs="?", default=None,
                         help="model repository (<root>/<model>/<version>/) or one model's base "
                              "path")
@@ -74,7 +74,7 @@ def _flag_bool(value: str) -> bool:
 
 
 def server_kwargs(args: argparse.Namespace) -> dict:
-    """Keyword arguments for :func:`serve`/:func:`start_server` from parsed flags."""
+    """Keyword arguments for `serve`/`start_server` from parsed flags."""
     return {
         "model_root": args.model_root,
         "model_config_file": args.model_config_file,

@@ -1,4 +1,4 @@
-"""Truthful ``grpc.health.v1`` for the model server (see :class:`HealthReporter`)."""
+"""Truthful `grpc.health.v1` for the model server (see `HealthReporter`)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import threading
 
 from grpc_health.v1 import health, health_pb2
 
-from serving.repository import ModelManager
+from serving.model_manager import ModelManager
 
 SERVICES = ("tensorflow.serving.PredictionService", "tensorflow.serving.ModelService")
 
 
 class HealthReporter:
-    """Keeps ``grpc.health.v1`` truthful: a model's name is SERVING while it has an AVAILABLE
-    version; the server as a whole (service ``""`` and TF Serving's services) is SERVING only
+    """Keeps `grpc.health.v1` truthful: a model's name is SERVING while it has an AVAILABLE
+    version; the server as a whole (service `""` and TF Serving's services) is SERVING only
     while every configured model is. Updated after every repository poll; answered by the
     health servicer from memory, so a health check never waits for a model."""
 

@@ -1,11 +1,11 @@
-"""TF Serving config messages that the ``tensorflow-serving-api`` wheel does not ship.
+"""TF Serving config messages that the `tensorflow-serving-api` wheel does not ship.
 
-``tensorflow.serving.BatchingParameters`` (``servables/tensorflow/session_bundle_config.proto``,
-fields 1-7), ``tensorflow.serving.MonitoringConfig`` / ``PrometheusConfig``
-(``config/monitoring_config.proto``) and ``tensorflow.serving.SSLConfig``
-(``config/ssl_config.proto``, what ``--ssl_config_file`` reads) are rebuilt here from
+`tensorflow.serving.BatchingParameters` (`servables/tensorflow/session_bundle_config.proto`,
+fields 1-7), `tensorflow.serving.MonitoringConfig` / `PrometheusConfig`
+(`config/monitoring_config.proto`) and `tensorflow.serving.SSLConfig`
+(`config/ssl_config.proto`, what `--ssl_config_file` reads) are rebuilt here from
 descriptors with the upstream package, message and field names, numbers and types, so their
-text format (what ``--batching_parameters_file`` and ``--monitoring_config_file`` read) and
+text format (what `--batching_parameters_file` and `--monitoring_config_file` read) and
 wire format are the same as the real ones. If a future wheel ships them, those classes are
 used instead.
 """

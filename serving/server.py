@@ -1,21 +1,23 @@
 """A TF Serving-compatible gRPC model server in Python.
 
-It implements TF Serving's gRPC API with the servicers shipped in ``tensorflow-serving-api``
-(``PredictionService``: Predict, GetModelMetadata, Classify; ``ModelService``: GetModelStatus,
+It implements TF Serving's gRPC API with the servicers shipped in `tensorflow-serving-api`
+(`PredictionService`: Predict, GetModelMetadata, Classify; `ModelService`: GetModelStatus,
 HandleReloadConfigRequest) plus the standard gRPC health service, so any TF Serving client,
-including :class:`serving.Client`, works unchanged against it or against the real
-``tensorflow_model_server``. Models run in the Python TensorFlow runtime, which executes
-``jit_compile=True`` functions with XLA on CPU.
+including `serving.Client`, works unchanged against it or against the real
+`tensorflow_model_server`. Models run in the Python TensorFlow runtime, which executes
+`jit_compile=True` functions with XLA on CPU.
 
-Usage::
+Usage:
 
-    python -m serving.server export/ --port 8500                 # every model in a repository
-    python -m serving.server --model_config_file export/models.config
-    python -m serving.server --model_name m --model_base_path export/m \\
-        --enable_batching --batching_parameters_file serving/tf_serving/batching_parameters.txt
+```bash
+python -m serving.server export/ --port 8500                 # every model in a repository
+python -m serving.server --model_config_file export/models.config
+python -m serving.server --model_name m --model_base_path export/m \\
+    --enable_batching --batching_parameters_file serving/tf_serving/batching_parameters.txt
+```
 
-From Python: :func:`serve` (blocking; SIGTERM/SIGINT shut it down gracefully) or
-:func:`start_server` (returns a handle with ``.port`` and ``.stop()``).
+From Python: `serve` (blocking; SIGTERM/SIGINT shut it down gracefully) or
+`start_server` (returns a handle with `.port` and `.stop()`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from serving.admission import Admission, Deadline, WorkLimits, check_token_budge
 from serving.batching import BatchingOptions, BatchScheduler
 from serving.flags import add_server_arguments, server_kwargs
 from serving.health import HealthReporter
-from serving.repository import (
+from serving.model_manager import (
     DEFAULT_LOAD_RETRY_INTERVAL,
     DEFAULT_MAX_NUM_LOAD_RETRIES,
     DEFAULT_SIGNATURE,
@@ -78,7 +80,7 @@ __all__ = ["HealthReporter", "ServerHandle", "WorkLimits", "add_server_arguments
 
 
 def _rpc(method):
-    """Turns :class:`ServingError` into the RPC status; any other exception into INTERNAL."""
+    """Turns `ServingError` into the RPC status; any other exception into INTERNAL."""
 
     @functools.wraps(method)
     def wrapper(self, request, context):
@@ -306,7 +308,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 class ServerHandle:
-    """A running server: ``.port``, ``.target``, ``.stop()``; also a context manager."""
+    """A running server: `.port`, `.target`, `.stop()`; also a context manager."""
 
     def __init__(self, server: grpc.Server, port: int, host: str, manager: ModelManager,
                  health_servicer: health.HealthServicer, scheduler: BatchScheduler | None,
@@ -385,30 +387,30 @@ def start_server(model_root: str | os.PathLike | None = None,
     """Loads the models and starts serving; returns once the port is open.
 
     Args:
-        model_root: a repository (``<root>/<model>/<version>/``): every model, latest version;
-            a single model's base path (``<root>/<version>/``) also works.
-        model_config_file: a text-format ``ModelServerConfig`` (``models.config``).
-        port: gRPC port; ``0`` picks a free one (see ``handle.port``).
-        host: interface to bind; ``127.0.0.1`` by default, ``0.0.0.0`` for every interface.
+        model_root: a repository (`<root>/<model>/<version>/`): every model, latest version;
+            a single model's base path (`<root>/<version>/`) also works.
+        model_config_file: a text-format `ModelServerConfig` (`models.config`).
+        port: gRPC port; `0` picks a free one (see `handle.port`).
+        host: interface to bind; `127.0.0.1` by default, `0.0.0.0` for every interface.
         model_name, model_base_path: serve one model (TF Serving's flags of the same names).
-        poll_interval: seconds between repository polls (``--file_system_poll_wait_seconds``).
-        enable_batching, batching_parameters_file: as TF Serving's flags; ``batching`` may also
-            be a :class:`~serving.batching.BatchingOptions`.
-        limits: request limits (:class:`~serving.tensors.Limits`).
+        poll_interval: seconds between repository polls (`--file_system_poll_wait_seconds`).
+        enable_batching, batching_parameters_file: as TF Serving's flags; `batching` may also
+            be a `serving.batching.BatchingOptions`.
+        limits: request limits (`serving.tensors.Limits`).
         max_message_size: largest request/response in bytes.
         max_workers: gRPC worker threads kept for everything but inference (health, status,
             metadata, refusals); admitted inference requests get threads of their own.
-        enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` of each
-            version before it serves (see :mod:`serving.warmup`).
+        enable_model_warmup: replay `assets.extra/tf_serving_warmup_requests` of each
+            version before it serves (see `serving.warmup`).
         work_limits: admission control, deadlines and the per-request token budget
-            (:class:`WorkLimits`).
+            (`WorkLimits`).
         max_num_load_retries, load_retry_interval: retries of a version that failed to load,
             and the seconds between them (TF Serving's flags and defaults).
         enable_reload_config: accept HandleReloadConfigRequest (PERMISSION_DENIED otherwise).
         model_base_path_prefix: directories (one or a list) that ReloadConfig base paths must
             lie in; default: the served repository.
-        ssl_config: TF Serving's ``SSLConfig`` (message, text or file path): TLS, and mutual
-            TLS with ``client_verify``; ``None``: plaintext.
+        ssl_config: TF Serving's `SSLConfig` (message, text or file path): TLS, and mutual
+            TLS with `client_verify`; `None`: plaintext.
     """
     if model_root is not None and model_base_path is None and model_config_file is None:
         root = Path(model_root)
@@ -480,7 +482,7 @@ def serve(model_root: str | os.PathLike | None = None,
           model_config_file: str | os.PathLike | None = None,
           port: int = 8500, host: str = "127.0.0.1", *, grace: float = 10.0,
           ready: threading.Event | None = None, **kwargs) -> None:
-    """Like :func:`start_server` but blocks; SIGTERM or SIGINT shut down gracefully."""
+    """Like `start_server` but blocks; SIGTERM or SIGINT shut down gracefully."""
     handle = start_server(model_root, model_config_file, port, host, **kwargs)
     if threading.current_thread() is threading.main_thread():
         def on_signal(signum, frame):

@@ -1,9 +1,9 @@
 """Request tensor checks and conversions shared by the server (TensorProto <-> numpy).
 
-Every check raises :class:`ServingError` carrying a gRPC status code and a message that names
+Every check raises `ServingError` carrying a gRPC status code and a message that names
 the offending input, the way TF Serving reports errors. Nothing here trusts the request: the
-element count is bounded *before* ``tf.make_ndarray`` allocates anything, so a proto announcing
-a shape of ``[10**12]`` with no values cannot exhaust the server's memory.
+element count is bounded *before* `tf.make_ndarray` allocates anything, so a proto announcing
+a shape of `[10**12]` with no values cannot exhaust the server's memory.
 """
 
 from __future__ import annotations
@@ -43,14 +43,14 @@ def not_found(message: str) -> ServingError:
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Request limits. ``None`` disables a limit.
+    """Request limits. `None` disables a limit.
 
     Args:
         max_batch_size: most elements along dimension 0 of any input (e.g. texts per request).
         max_string_bytes: longest single string element, in bytes (e.g. one text).
         max_tensor_elements: most elements in one input tensor (guards memory).
         require_utf8: reject string inputs that are not valid UTF-8 (Predict inputs only;
-            Classify checks the ``bytes_list`` features of its examples instead).
+            Classify checks the `bytes_list` features of its examples instead).
     """
 
     # 64: the client's chunk. Exports pad batches past 32 to multiples of 32, each a fresh XLA
@@ -93,7 +93,7 @@ def check_strings(alias: str, values: np.ndarray, limits: Limits, utf8: bool) ->
 
 def proto_to_ndarray(alias: str, proto: tensor_pb2.TensorProto, info: meta_graph_pb2.TensorInfo,
                      limits: Limits) -> np.ndarray:
-    """Checks ``proto`` against the signature's ``TensorInfo`` and converts it to numpy."""
+    """Checks `proto` against the signature's `TensorInfo` and converts it to numpy."""
     if proto.dtype != info.dtype:
         raise invalid(
             f"input '{alias}': expects dtype {dtype_name(info.dtype)} but "
@@ -154,6 +154,16 @@ def proto_to_ndarray(alias: str, proto: tensor_pb2.TensorProto, info: meta_graph
     return array
 
 
+def has_strings(value) -> bool:
+    """Whether a (nested) list or tuple of values holds a `str` or `bytes`: numpy would turn it
+    into a fixed-width unicode array instead of the object array a `DT_STRING` tensor needs."""
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(has_strings(v) for v in value)
+    return False
+
+
 def ndarray_to_proto(value) -> tensor_pb2.TensorProto:
     if isinstance(value, tf.Tensor):
         value = value.numpy()
@@ -163,7 +173,7 @@ def ndarray_to_proto(value) -> tensor_pb2.TensorProto:
 def request_to_arrays(inputs: Mapping[str, tensor_pb2.TensorProto],
                       signature: meta_graph_pb2.SignatureDef, limits: Limits
                       ) -> dict[str, np.ndarray]:
-    """Checks a PredictRequest's ``inputs`` against ``signature`` and returns numpy arrays."""
+    """Checks a PredictRequest's `inputs` against `signature` and returns numpy arrays."""
     expected = signature.inputs
     extra = sorted(set(inputs) - set(expected))
     if extra:

@@ -1,4 +1,4 @@
-"""TLS for the model server from TF Serving's ``SSLConfig`` (``--ssl_config_file``)."""
+"""TLS for the model server from TF Serving's `SSLConfig` (`--ssl_config_file`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from serving.protos import SSLConfig
 
 
 def server_credentials(ssl_config) -> grpc.ServerCredentials:
-    """gRPC server credentials from TF Serving's ``SSLConfig`` (a message, its text format, or
-    a path to a file holding it, as ``--ssl_config_file``): ``server_key``/``server_cert`` are
-    PEM texts; ``custom_ca`` the CA that signs client certificates; ``client_verify`` requires
+    """gRPC server credentials from TF Serving's `SSLConfig` (a message, its text format, or
+    a path to a file holding it, as `--ssl_config_file`): `server_key`/`server_cert` are
+    PEM texts; `custom_ca` the CA that signs client certificates; `client_verify` requires
     one (mutual TLS)."""
     if isinstance(ssl_config, (str, os.PathLike)):
         text = Path(ssl_config).read_text() if Path(ssl_config).is_file() else str(ssl_config)

@@ -1,13 +1,13 @@
-"""Model warm-up files, TF Serving's format: ``<version>/assets.extra/tf_serving_warmup_requests``.
+"""Model warm-up files, TF Serving's format: `<version>/assets.extra/tf_serving_warmup_requests`.
 
-The file is a TFRecord of ``PredictionLog`` protos. ``tensorflow_model_server
---enable_model_warmup`` and :mod:`serving.server` replay the requests after loading a version and
+The file is a TFRecord of `PredictionLog` protos. ``tensorflow_model_server
+--enable_model_warmup`` and `serving.server` replay the requests after loading a version and
 before it serves, so the XLA compilations of the shapes they cover happen off the request path.
 A version whose warm-up requests fail is not loaded (the previous version keeps serving), as in
 TF Serving.
 
-The exporter can write one with :func:`write_warmup_requests`, e.g. one request per batch size
-in the batching parameters' ``allowed_batch_sizes``.
+The exporter can write one with `write_warmup_requests`, e.g. one request per batch size
+in the batching parameters' `allowed_batch_sizes`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2
+
+from serving.tensors import has_strings
 
 log = logging.getLogger("serving")
 
@@ -44,7 +46,7 @@ def write_warmup_requests(saved_model_dir: str | os.PathLike, model_name: str,
             request.model_spec.name = model_name
             request.model_spec.signature_name = signature_name
             for key, value in request_inputs.items():
-                array = np.asarray(value, dtype=object if _is_text(value) else None)
+                array = np.asarray(value, dtype=object if has_strings(value) else None)
                 request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
             record = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request))
@@ -53,14 +55,6 @@ def write_warmup_requests(saved_model_dir: str | os.PathLike, model_name: str,
     if count > MAX_WARMUP_RECORDS:
         raise ValueError(f"{count} warm-up records; TF Serving reads at most {MAX_WARMUP_RECORDS}")
     return path
-
-
-def _is_text(value) -> bool:
-    if isinstance(value, (str, bytes)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(_is_text(v) for v in value)
-    return False
 
 
 def read_warmup_requests(saved_model_dir: str | os.PathLike

@@ -15,8 +15,8 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving.batching import BatchingOptions
+from serving.model_manager import Policy, parse_model_server_config
 from serving.protos import BatchingParameters, MonitoringConfig
-from serving.repository import Policy, parse_model_server_config
 from serving.tf_serving import (
     BATCHING_PARAMETERS_FILE,
     DOCKER_COMPOSE_FILE,

@@ -12,7 +12,7 @@ import pytest
 
 from serving import Client, ServingError, start_server
 from serving.batching import BatchingOptions
-from serving.repository import ModelManager, Servable
+from serving.model_manager import ModelManager, Servable
 from serving.tf_serving import write_models_config
 from serving.warmup import write_warmup_requests
 from tests.conftest_serving import (  # noqa: F401

@@ -108,7 +108,7 @@ def test_failed_load_is_retried(saved_models, tmp_path):  # noqa: F811
     """TF Serving retries a failed load --max_num_load_retries times; we retried only when the
     version's files changed. The loader here fails its first attempt (a transient error such as
     a file system hiccup), then loads the real SavedModel."""
-    from serving.repository import Servable
+    from serving.model_manager import Servable
 
     attempts = []
 

@@ -1,5 +1,5 @@
 import sys
 
-from serving.tf_serving import main
+from serving.tf_serving.deployment import main
 
 sys.exit(main())

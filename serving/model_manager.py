@@ -1,26 +1,27 @@
-"""Model repository: loading SavedModel versions, version policies, labels and polling.
+"""The server's model manager: loading the SavedModel versions of the served model repository,
+version policies, labels and polling (the repository itself is written by `export`).
 
-Layout (TF Serving's): ``<base_path>/<integer version>/saved_model.pb`` + ``variables/``.
-Three ways to say what to serve, as in ``tensorflow_model_server``:
+Layout (TF Serving's): `<base_path>/<integer version>/saved_model.pb` + `variables/`.
+Three ways to say what to serve, as in `tensorflow_model_server`:
 
 * a repository root: every sub-directory holding integer version directories is a model, and
   its latest version is served; new model directories are picked up while polling;
-* a ``models.config`` (text-format ``ModelServerConfig``): version policies ``latest``/``all``/
-  ``specific`` and ``version_labels``; the file is re-read when it changes;
-* one model: ``model_name`` + ``model_base_path``.
+* a `models.config` (text-format `ModelServerConfig`): version policies `latest`/`all`/
+  `specific` and `version_labels`; the file is re-read when it changes;
+* one model: `model_name` + `model_base_path`.
 
-The :class:`ModelManager` polls every ``poll_interval`` seconds. A new version is loaded off the
+The `ModelManager` polls every `poll_interval` seconds. A new version is loaded off the
 request path and swapped in atomically; a retired one is only dropped from the table, so requests
-already holding it finish normally. As TF Serving's ``AvailabilityPreservingPolicy`` it never
+already holding it finish normally. As TF Serving's `AvailabilityPreservingPolicy` it never
 unloads a model's last loaded version because files went missing: a vanished version directory
 or base path is logged and the version keeps serving from memory (GetModelStatus says so). A
 version that fails to load (corrupt, half written) is logged, reported by GetModelStatus as END
-with the error, and retried ``max_num_load_retries`` times ``load_retry_interval`` seconds apart
-(TF Serving's ``--max_num_load_retries``/``--load_retry_interval_micros``), and again whenever
+with the error, and retried `max_num_load_retries` times `load_retry_interval` seconds apart
+(TF Serving's `--max_num_load_retries`/`--load_retry_interval_micros`), and again whenever
 its files change; the versions already serving stay. Unless it is found at start-up or with a
 new model, a version must look the same on two consecutive polls before it is loaded, so a
 directory still being written is not picked up half-way. Directory names that are not decimal
-integers are ignored (:mod:`serving.versions`); errors in one model never stop the others.
+integers are ignored (`serving.versions`); errors in one model never stop the others.
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import warmup
 from serving.tensors import ServingError, invalid, not_found
-from serving.versions import version_dirs
+from serving.versions import read_saved_model, version_dirs
 
 log = logging.getLogger("serving")
 
@@ -61,15 +62,8 @@ DEFAULT_LOAD_RETRY_INTERVAL = 60.0
 # --------------------------------------------------------------------------- servable
 
 def read_signature_defs(path: str | os.PathLike) -> dict[str, meta_graph_pb2.SignatureDef]:
-    """The SignatureDefs of the ``serve`` MetaGraph in ``path`` (as TF Serving reports them)."""
-    path = Path(path)
-    saved = saved_model_pb2.SavedModel()
-    if (path / "saved_model.pb").exists():
-        saved.ParseFromString((path / "saved_model.pb").read_bytes())
-    elif (path / "saved_model.pbtxt").exists():
-        text_format.Parse((path / "saved_model.pbtxt").read_text(), saved)
-    else:
-        raise FileNotFoundError(f"no saved_model.pb in {path}")
+    """The SignatureDefs of the `serve` MetaGraph in `path` (as TF Serving reports them)."""
+    saved = read_saved_model(path)
     for meta_graph in saved.meta_graphs:
         if not meta_graph.meta_info_def.tags or "serve" in meta_graph.meta_info_def.tags:
             return {k: v for k, v in meta_graph.signature_def.items() if k != _INIT_OP_SIGNATURE}
@@ -81,7 +75,7 @@ _custom_ops_registered = False
 
 def register_custom_ops() -> None:
     """Imports tensorflow-text (if installed) so SavedModels using its ops load, as in the
-    stock ``tensorflow_model_server``, which links tf-text's op library."""
+    stock `tensorflow_model_server`, which links tf-text's op library."""
     global _custom_ops_registered
     if _custom_ops_registered:
         return
@@ -112,9 +106,9 @@ class Servable:
         return f"Servable({self.name!r}, {self.version})"
 
     def signature(self, name: str, api: str = "Predict") -> meta_graph_pb2.SignatureDef:
-        """The SignatureDef ``name``; a missing one fails as TF Serving's ``api`` fails it:
-        FAILED_PRECONDITION for Predict (``predict_util.cc``), INVALID_ARGUMENT for Classify
-        and Regress (``classifier.cc``, ``regressor.cc``)."""
+        """The SignatureDef `name`; a missing one fails as TF Serving's `api` fails it:
+        FAILED_PRECONDITION for Predict (`predict_util.cc`), INVALID_ARGUMENT for Classify
+        and Regress (`classifier.cc`, `regressor.cc`)."""
         name = name or DEFAULT_SIGNATURE
         if name in self.signature_defs:
             return self.signature_defs[name]
@@ -127,7 +121,7 @@ class Servable:
 
     def run(self, signature_name: str, inputs: dict[str, np.ndarray],
             output_keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-        """Calls a signature with numpy inputs; returns numpy outputs (all, or ``output_keys``)."""
+        """Calls a signature with numpy inputs; returns numpy outputs (all, or `output_keys`)."""
         function = self._functions[signature_name or DEFAULT_SIGNATURE]
         try:
             outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
@@ -144,7 +138,7 @@ _TF_TO_GRPC = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def read_export_limits(path: str | os.PathLike) -> dict:
-    """The ``limits`` an export recorded (``max_source_tokens``, ...), ``{}`` if none."""
+    """The `limits` an export recorded (`max_source_tokens`, ...), `{}` if none."""
     try:
         metadata = json.loads((Path(path) / EXPORT_METADATA).read_text())
     except (OSError, ValueError):
@@ -162,7 +156,7 @@ def _short(message: str, limit: int = 600) -> str:
 
 @dataclasses.dataclass
 class Policy:
-    """A version policy: ``latest`` (``num_versions``), ``all`` or ``specific`` (``versions``)."""
+    """A version policy: `latest` (`num_versions`), `all` or `specific` (`versions`)."""
 
     kind: str = "latest"
     num_versions: int = 1
@@ -201,7 +195,7 @@ class ModelSpecConfig:
 
 def parse_model_server_config(text: str, config_dir: str | os.PathLike | None = None
                               ) -> list[ModelSpecConfig]:
-    """Parses text-format ``ModelServerConfig`` into model specs (:func:`configs_from_proto`)."""
+    """Parses text-format `ModelServerConfig` into model specs (`configs_from_proto`)."""
     config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
@@ -212,11 +206,11 @@ def parse_model_server_config(text: str, config_dir: str | os.PathLike | None = 
 
 def configs_from_proto(config: model_server_config_pb2.ModelServerConfig,
                        config_dir: str | os.PathLike | None = None) -> list[ModelSpecConfig]:
-    """Checks a ``ModelServerConfig`` and resolves its base paths.
+    """Checks a `ModelServerConfig` and resolves its base paths.
 
-    A relative ``base_path`` is taken relative to ``config_dir`` (the config file's directory).
-    A base path that does not exist while ``<config_dir>/<model name>`` does is mapped there, so
-    a ``models.config`` written for the docker image (``/models/<name>``) also works locally.
+    A relative `base_path` is taken relative to `config_dir` (the config file's directory).
+    A base path that does not exist while `<config_dir>/<model name>` does is mapped there, so
+    a `models.config` written for the docker image (`/models/<name>`) also works locally.
     """
     if config.HasField("custom_model_config"):
         raise ServingError(grpc.StatusCode.UNIMPLEMENTED, "custom_model_config is not supported")
@@ -250,12 +244,12 @@ def configs_from_proto(config: model_server_config_pb2.ModelServerConfig,
 # --------------------------------------------------------------------------- manager
 
 def list_versions(base_path: Path) -> dict[int, Path]:
-    """``{version: path}`` under ``base_path``; names that are not versions are skipped."""
+    """`{version: path}` under `base_path`; names that are not versions are skipped."""
     return version_dirs(base_path)
 
 
 def _fingerprint(path: Path) -> tuple:
-    """Names, sizes and modification times of every file under ``path``."""
+    """Names, sizes and modification times of every file under `path`."""
     items = []
     for root, dirs, files in os.walk(path):
         dirs.sort()
@@ -278,7 +272,7 @@ class _VersionStatus:
 
 @dataclasses.dataclass
 class _Failure:
-    """A version that failed to load: with these files, ``attempts`` times so far."""
+    """A version that failed to load: with these files, `attempts` times so far."""
 
     fingerprint: tuple
     attempts: int
@@ -303,16 +297,16 @@ class ModelManager:
 
     Args:
         model_root: repository root: every sub-directory with version directories is a model.
-        model_config_file: a text-format ``ModelServerConfig`` (re-read when it changes).
+        model_config_file: a text-format `ModelServerConfig` (re-read when it changes).
         model_name, model_base_path: a single model.
-        poll_interval: seconds between polls of the file system (``<= 0``: no polling).
-        loader: builds a :class:`Servable` (tests inject failures through it).
-        warmup: replay ``assets.extra/tf_serving_warmup_requests`` before a version serves.
+        poll_interval: seconds between polls of the file system (`<= 0`: no polling).
+        loader: builds a `Servable` (tests inject failures through it).
+        warmup: replay `assets.extra/tf_serving_warmup_requests` before a version serves.
         max_num_load_retries, load_retry_interval: a version that failed to load is tried
             again that many times, that many seconds apart (TF Serving's flags and defaults).
         on_change: called after every poll (health reporting).
         reload_roots: directories a ReloadConfig request's base paths must lie in (after
-            resolving ``..`` and symbolic links); default: the served repository (the root,
+            resolving `..` and symbolic links); default: the served repository (the root,
             the config file's directory, or the single model's parent directory).
     """
 
@@ -416,7 +410,7 @@ class ModelManager:
             self._set_specs(specs)
 
     def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> None:
-        """HandleReloadConfigRequest: serve exactly the models of ``config`` and poll once."""
+        """HandleReloadConfigRequest: serve exactly the models of `config` and poll once."""
         specs = configs_from_proto(config, self.model_config_file.parent
                                    if self.model_config_file else self.model_root)
         self._check_reload_paths(specs)
@@ -427,7 +421,7 @@ class ModelManager:
         self._changed()
 
     def _check_reload_paths(self, specs: list[ModelSpecConfig]) -> None:
-        """PERMISSION_DENIED unless every base path lies inside ``reload_roots``: loading a
+        """PERMISSION_DENIED unless every base path lies inside `reload_roots`: loading a
         SavedModel runs its ops, so a client must not point the server at files of its choice."""
         for spec in specs:
             path = spec.base_path.resolve()
@@ -635,7 +629,7 @@ class ModelManager:
 
     def version_status(self, name: str, version: int | None = None
                        ) -> list[tuple[int, int, grpc.StatusCode, str]]:
-        """``(version, state, code, message)`` rows for GetModelStatus."""
+        """`(version, state, code, message)` rows for GetModelStatus."""
         with self._lock:
             model = self._models.get(name)
             if model is None or not model.status:
