@@ -39,17 +39,8 @@ import tensorflow as tf
 
 from zoo.config import ConfigError
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
-LEARNING_RATE_SCALINGS = ("none", "linear", "sqrt")
-
-# Keys every model accepts (merged under each builder's own defaults by `catalog`).
-DEFAULTS = {
-    "strategy": "default",
-    "per_replica_batch": False,
-    "learning_rate_scaling": "none",
-    "heartbeat_timeout_seconds": 10.0,  # TensorFlow's own default
-    "cluster_timeout_seconds": 600.0,
-}
+# The distribution keys (strategy, per_replica_batch, learning_rate_scaling and the two
+# timeouts), their defaults and checks are defined with every other option in zoo/options.py.
 
 _COORDINATED_JOBS = ("chief", "worker")
 _strategies = {}
@@ -57,20 +48,6 @@ _strategies = {}
 
 class DistributionError(RuntimeError):
     """A worker was lost, or the workers disagree on what they train."""
-
-
-def validate(config):
-    """Check the distribution keys of a resolved config."""
-    if config["strategy"] not in STRATEGIES:
-        raise ConfigError(f"key 'strategy' must be one of {', '.join(STRATEGIES)}, got "
-                          f"{config['strategy']!r}")
-    if config["learning_rate_scaling"] not in LEARNING_RATE_SCALINGS:
-        raise ConfigError(f"key 'learning_rate_scaling' must be one of "
-                          f"{', '.join(LEARNING_RATE_SCALINGS)}, got "
-                          f"{config['learning_rate_scaling']!r}")
-    for key in ("heartbeat_timeout_seconds", "cluster_timeout_seconds"):
-        if config[key] <= 0:
-            raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
 
 
 def get_strategy(config):

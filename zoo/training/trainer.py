@@ -391,23 +391,6 @@ def _finish(task, config, loop, tokenizer, data, run_id, run_dir, artifacts, tra
                           model_version=version.version)
 
 
-# Keys every model takes (merged under its builder's defaults by `zoo.resolve_config`).
-DEFAULTS = {
-    # the epoch whose weights are kept, evaluated and exported: lowest `val_loss`, or the
-    # highest validation task score, `val_<headline>` (val_bleu, val_rouge1, val_accuracy, ...)
-    "best_by": "val_loss",
-}
-
-
-def validate(config):
-    """Raises ConfigError on a bad trainer key (before any run starts)."""
-    ema_options(config)
-    choices = ("val_loss", f"val_{get_task(config['task']).headline}")
-    if config["best_by"] not in choices:
-        raise ConfigError(f"key 'best_by' must be one of {', '.join(choices)}, got "
-                          f"{config['best_by']!r}")
-
-
 def ema_options(config):
     """Adam's keyword arguments for `ema_momentum` (0: off): Polyak averaging of the weights,
     `average ← m · average + (1 − m) · weights` after every step (over ≈ 1 / (1 − m) steps)."""
