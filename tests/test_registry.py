@@ -48,3 +48,21 @@ def test_builtins_load_on_first_lookup(tmp_path, monkeypatch):
 
 
 LAZY = Registry("plug-in", builtins=("zoo_test_plugin",))
+
+
+def test_the_zoo_catalogs_are_registries_with_lazy_builtins():
+    """Models, tasks and decoding strategies: one Registry each, built-ins found by name."""
+    from zoo.decoding import STRATEGIES, DecodingStrategy, GreedySearch
+    from zoo.models import MODELS
+    from zoo.tasks import TASKS, get_task, task_names
+
+    assert {"luong_translator", "summarizer", "qa", "sentiment"} <= set(MODELS.names())
+    assert MODELS.get("qa").registered_name == "qa"
+    assert task_names() == ["qa", "sentiment", "summarization", "translation"] == TASKS.names()
+    for name in task_names():
+        assert get_task(name).name == name  # the MLflow experiment is the registered name
+    assert STRATEGIES.names() == ["beam", "greedy"]
+    assert isinstance(DecodingStrategy.from_config({}), GreedySearch)
+    with pytest.raises(ValueError, match=r"unknown task 'translaton'\. Did you mean: "
+                                         r"translation"):
+        get_task("translaton")

@@ -25,12 +25,6 @@ TASKS = Registry("task", builtins=(
 ))
 
 
-def register_task(cls):
-    """`@register_task`: registers a `Task` subclass under its `name` (the same as
-    `@TASKS.register(cls.name)`)."""
-    return TASKS.register(cls.name)(cls)
-
-
 def get_task(name):
     """An instance of the registered task `name`; a ValueError names close and known ones."""
     return TASKS.create(name)
@@ -41,5 +35,4 @@ def task_names():
     return TASKS.names()
 
 
-__all__ = ["TASKS", "PreparedData", "Task", "get_task", "register_task", "task_names",
-           "text_hash"]
+__all__ = ["TASKS", "PreparedData", "Task", "get_task", "task_names", "text_hash"]

@@ -7,7 +7,7 @@ import tensorflow as tf
 from zoo import metrics
 from zoo.data.squad import load_squad
 from zoo.losses import SpanLoss
-from zoo.tasks import register_task
+from zoo.tasks import TASKS
 from zoo.tasks.base import (
     PreparedData,
     Task,
@@ -116,7 +116,7 @@ def make_dataset(context_ids, question_ids, spans, batch_size, shuffle=False, se
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-@register_task
+@TASKS.register("qa")
 class QATask(Task):
     """Examples are SQuAD questions as `zoo.data.squad.load_squad` returns them."""
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 from zoo import metrics
 from zoo.data.sst2 import load_sst2
 from zoo.models.sentiment_classifier import SentimentClassifier
-from zoo.tasks import register_task
+from zoo.tasks import TASKS
 from zoo.tasks.base import PreparedData, Task, log_sample_table, text_hash
 from zoo.tasks.translation_data import BUCKET_WIDTH, bucket_boundaries
 from zoo.text.word_vectors import initialize_embeddings
@@ -109,7 +109,7 @@ def make_dataset(ids, labels, batch_size, num_classes=2, shuffle=False, seed=0,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-@register_task
+@TASKS.register("sentiment")
 class SentimentTask(Task):
     """Examples are dicts `{"sentence": str, "label": 0 | 1}` (1 = positive)."""
 

@@ -8,7 +8,7 @@ from zoo import metrics
 from zoo.data.aeslc import load_aeslc
 from zoo.data.dialogsum import load_dialogsum
 from zoo.losses import SmoothedSequenceLoss
-from zoo.tasks import register_task
+from zoo.tasks import TASKS
 from zoo.tasks.base import (
     PreparedData,
     Task,
@@ -34,7 +34,7 @@ HEATMAP_COLUMNS = 100  # source columns drawn at most (the most attended ones)
 EXCERPT_CHARS = 300
 
 
-@register_task
+@TASKS.register("summarization")
 class SummarizationTask(Task):
     """Examples are `(sources, references)` lists of strings: the e-mail body and its original
     subject line (AESLC, `target`), or the dialogue and its first summary (DialogSum,

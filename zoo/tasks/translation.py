@@ -6,7 +6,7 @@ import tensorflow as tf
 from zoo import data as data_lib
 from zoo import metrics
 from zoo.losses import SmoothedSequenceLoss
-from zoo.tasks import register_task
+from zoo.tasks import TASKS
 from zoo.tasks.base import PreparedData, Task, log_sample_table, text_hash
 from zoo.tasks.sequence_outputs import apply_decoding_config, batched_translate, token_strings
 from zoo.tasks.translation_data import (
@@ -18,7 +18,7 @@ from zoo.tasks.translation_data import (
 from zoo.viz import plot_attention
 
 
-@register_task
+@TASKS.register("translation")
 class TranslationTask(Task):
     """Examples are `(sources, targets)` lists of strings."""
 
