@@ -1,6 +1,6 @@
 """Diagnostic: a task's test score after every epoch, beside its validation metrics.
 
-    python benchmarks/test_curve.py sentiment --set word_vectors=true
+    python benchmarks/score_per_epoch.py sentiment --set word_vectors=true
 
 Trains like `zoo train` (same config, budget and MLflow run), and after each epoch also scores
 the test split, logged as `val_test_peek_<metric>`. It answers one question: is a recipe's test
