@@ -1,6 +1,7 @@
 """The calling convention every attention layer of the zoo follows."""
 
 import contextlib
+import inspect
 
 import keras
 import tensorflow as tf
@@ -33,7 +34,58 @@ def detached_masks(*tensors):
             set_keras_mask(tensor, tensor_mask)
 
 
-class BaseAttention(keras.layers.Layer):
+class ArgumentConfig:
+    """Mixin of a Keras layer whose config is its constructor's arguments.
+
+    `keep_arguments(locals())`, first thing in `__init__` after `super().__init__(**kwargs)`,
+    sets `self.<name>` for every argument (those named `*_initializer` through
+    `keras.initializers.get`). `get_config` returns Keras' config plus `self.<name>` for every
+    named argument of `__init__` (initializers serialized), so a layer writes `get_config`
+    only for an argument it keeps under another name. (Keras' own auto config would store the
+    raw arguments, and refuses an initializer object.)
+
+    A subclass whose parent keeps some arguments assigns its own: a second
+    `keep_arguments(locals())` would build a second initializer, which draws another default
+    seed and so changes the initial weights under `keras.utils.set_random_seed`.
+
+    Example:
+
+    ```python
+    class Scale(ArgumentConfig, keras.layers.Layer):
+        def __init__(self, factor=2.0, kernel_initializer="ones", **kwargs):
+            super().__init__(**kwargs)
+            self.keep_arguments(locals())  # self.factor, self.kernel_initializer
+
+    Scale(3.0).get_config()  # {"name": ..., "factor": 3.0, "kernel_initializer": {...}, ...}
+    ```
+    """
+
+    def keep_arguments(self, arguments):
+        """`self.<name> = value` for each argument in `arguments` (the caller's `locals()`)."""
+        for name, value in arguments.items():
+            if name in ("self", "kwargs", "__class__"):
+                continue
+            if name.endswith("_initializer"):
+                value = keras.initializers.get(value)
+            setattr(self, name, value)
+
+    def get_config(self):
+        config = super().get_config()
+        for name in constructor_arguments(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, keras.initializers.Initializer):
+                value = keras.initializers.serialize(value)
+            config[name] = value
+        return config
+
+
+def constructor_arguments(cls):
+    """Names of the named arguments of `cls.__init__`, `self` and `**kwargs` left out."""
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+class BaseAttention(ArgumentConfig, keras.layers.Layer):
     """Base class of the zoo's attention layers.
 
     One calling convention for every variant:
@@ -42,14 +94,6 @@ class BaseAttention(keras.layers.Layer):
     Shapes: `query` is `[batch, query_dim]` (one decoder step) or `[batch, T, query_dim]`
     (T queries at once); `values` is `[batch, S, value_dim]`; `keys` defaults to `values`;
     `mask` is a boolean `[batch, S]`, True on real (non-padding) positions.
-
-    Returns `(context, weights)`; layers with `uses_state = True` (those that need the previous
-    alignment or the decoder step) return `(context, weights, next_state)` and take the
-    previous one through `state` (start from `get_initial_state(values, mask)`; `state=None`
-    means "first step"). `context` is `[batch, value_dim]` or `[batch, T, value_dim]`;
-    `weights` is `[batch, S]` or `[batch, T, S]`. A rank-3 query given to a stateful layer is
-    stepped through its T positions in order (a scan), so row `t` equals the `t`-th single
-    step, and `next_state` is the state after the last one.
 
     Masked positions get exactly zero weight; a fully masked row gives zero weights and a zero
     context, never NaN. When `mask` is None the Keras mask attached to `values` (e.g. by an
@@ -61,9 +105,49 @@ class BaseAttention(keras.layers.Layer):
     is not repeated per step. `project_keys` works on an unbuilt layer (it creates just the key
     side's weights). The result is opaque: only pass it back to the same layer.
 
-    Subclasses implement `call` and, as needed, the hooks `build_keys(keys_shape)` (weights
-    used by `compute_projected_keys`), `compute_projected_keys(keys)` and
-    `build_attention(query_shape, keys_shape, values_shape)` (every other weight).
+    `call` is the same for every layer (a template method, as in Keras' own dense attention
+    layers): keys → `compute_projected_keys`, query → `compute_projected_query` and a T axis,
+    then `attend`: `compute_scores` → `compute_weights` (a masked softmax) →
+    `compute_context` (the weighted sum of the values), and the T axis is dropped again for a
+    rank-2 query. A layer supplies its weights (`build_keys` for those of
+    `compute_projected_keys`, `build_attention` for every other one) and `compute_scores`;
+    it overrides another hook only for what is genuinely different (hard attention's
+    `compute_weights`, the local window's `attend`, the recurrent alignment of
+    location-sensitive and monotonic attention, stepped by `step_through`). Constructor
+    arguments are kept with `keep_arguments(locals())`, which also gives `get_config`.
+
+    Args:
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
+        values: `[batch, S, value_dim]`.
+        keys: optional `[batch, S, key_dim]`, defaults to `values`.
+        mask: optional boolean `[batch, S]`, True on real positions.
+        state: layers with `uses_state = True` only: the previous alignment state
+            (`get_initial_state(values, mask)` before the first step; None means "first step").
+        projected_keys: optional result of `project_keys(keys)`.
+        training: bool, for the layers with dropout or noise.
+
+    Returns:
+        `(context, weights)`: `context` is `[batch, value_dim]` or `[batch, T, value_dim]`,
+        `weights` is `[batch, S]` or `[batch, T, S]`. Layers with `uses_state = True` (those
+        that need the previous alignment or the decoder step) return
+        `(context, weights, next_state)`; a rank-3 query given to them is stepped through its T
+        positions in order, so row `t` equals the `t`-th single step, and `next_state` is the
+        state after the last one.
+
+    Example:
+
+    ```python
+    @register("my_dot")
+    @keras.saving.register_keras_serializable(package="zoo")
+    class MyDotAttention(BaseAttention):
+        def compute_scores(self, query, keys):  # [batch, T, dim], [batch, S, dim]
+            return ops.matmul(query, ops.transpose(keys, (0, 2, 1)))  # [batch, T, S]
+
+    context, weights = MyDotAttention()(np.ones((2, 8)), np.ones((2, 5, 8)))
+    ```
     """
 
     uses_state = False
@@ -154,9 +238,45 @@ class BaseAttention(keras.layers.Layer):
         # mask on `context` itself.
         return None
 
+    # --------------------------------------------------------------------------- attending
+
     def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
              training=None):
+        keys = self.resolve_keys(values, keys, projected_keys)
+        query3d, squeeze = expand_query(self.compute_projected_query(query))
+        if self.uses_state and state is None:
+            state = self.get_initial_state(values, mask)
+        context, weights, next_state = self.attend(query3d, keys, values, mask, state,
+                                                   training=training)
+        return squeeze_outputs(squeeze, context, weights,
+                               *((next_state,) if self.uses_state else ()))
+
+    def compute_projected_query(self, query):
+        """Transform of the query before the T axis is added (hook, default identity)."""
+        return query
+
+    def attend(self, query, keys, values, mask, state=None, training=None):
+        """`(context [batch, T, value_dim], weights [batch, T, S], next_state)` for the
+        queries `[batch, T, query_dim]`: scores → masked softmax → context (hook)."""
+        scores = self.compute_scores(query, keys)
+        weights = self.compute_weights(scores, expand_mask(mask), training=training)
+        weights = ops.cast(weights, values.dtype)
+        return self.compute_context(weights, values, training=training), weights, state
+
+    def compute_scores(self, query, keys):
+        """Scores `[batch, T, S]` of `query [batch, T, query_dim]` against the (projected)
+        keys `[batch, S, ...]` (the layer's formula)."""
         raise NotImplementedError
+
+    def compute_weights(self, scores, mask, training=None):
+        """Attention weights from the scores; `mask` is boolean `[batch, 1, S]` or None
+        (hook, default `masked_softmax`)."""
+        return masked_softmax(scores, mask)
+
+    def compute_context(self, weights, values, training=None):
+        """Context `[batch, T, value_dim]` from the weights (hook, default
+        `weighted_context`)."""
+        return weighted_context(weights, values)
 
 
 def clone_initializer(initializer):
@@ -259,3 +379,13 @@ def scan_steps(step, query3d, values, state):
         maximum_iterations=steps)
     return (ops.transpose(contexts.stack(), (1, 0, 2)), ops.transpose(weights.stack(), (1, 0, 2)),
             state)
+
+
+def step_through(step, query, values, state):
+    """Run `step(query_t [B, Dq], state) -> (context_t, weights_t, next_state)` over the T
+    queries of `query [B, T, Dq]`: one call for T == 1 (a decoder step), else `scan_steps`.
+    Returns `(context [B, T, Dv], weights [B, T, S], final_state)`."""
+    if query.shape[1] == 1:
+        context, weights, state = step(query[:, 0], state)
+        return context[:, None], weights[:, None], state
+    return scan_steps(step, query, values, state)
