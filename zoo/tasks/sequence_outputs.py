@@ -4,6 +4,8 @@ decoding keys of a config, subword strings of ids."""
 import numpy as np
 import tensorflow as tf
 
+from zoo import options
+
 
 def batched_translate(model, sources, batch_size=64):
     """Greedy translations of `sources`, batched by length (fewer padded shapes, less padding)."""
@@ -23,7 +25,9 @@ def token_strings(tokenizer, ids):
     return [t.decode("utf-8") for t in tokenizer.id_to_string(tf.constant(ids)).numpy()]
 
 
-DECODING_KEYS = ("decoding", "beam_width", "length_penalty", "coverage_penalty", "max_length_ratio")
+# The decoding keys of zoo.options a model applies when it decodes (val_decoding is the
+# trainer's); a model takes those it has as attributes.
+DECODING_KEYS = tuple(key for key in options.DECODING if key != "val_decoding")
 
 
 def apply_decoding_config(model, config):
