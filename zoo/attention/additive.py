@@ -5,14 +5,8 @@ import math
 import keras
 from keras import ops
 
-from zoo.attention.additive_score import AdditiveScoreAttention
-from zoo.attention.base_attention import (
-    expand_mask,
-    masked_softmax,
-    squeeze_outputs,
-    vector_scores,
-    weighted_context,
-)
+from zoo.attention.additive_score import AdditiveScoreAttention, weight_normalized
+from zoo.attention.base_attention import vector_scores
 from zoo.attention.registry import register
 
 
@@ -37,22 +31,19 @@ class AdditiveAttention(AdditiveScoreAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        projected_keys: optional result of `project_keys(keys)`.
+        As `BaseAttention` (no `state`); `projected_keys` is `W_2 h_j`.
 
     Returns:
-        `(context, weights)`: `[batch, value_dim]` and `[batch, S]` for a rank-2 query,
-        `[batch, T, value_dim]` and `[batch, T, S]` for a rank-3 one. Weights over the real
-        positions sum to 1.
+        `(context, weights)` as `BaseAttention`; the weights over the real positions sum to 1.
 
     Example:
-    >>> layer = AdditiveAttention(units=16, normalize=True)
-    >>> memory = np.ones((2, 5, 8))
-    >>> keys = layer.project_keys(memory)              # once per source sentence
-    >>> context, weights = layer(np.ones((2, 8)), memory, projected_keys=keys)
+
+    ```python
+    layer = AdditiveAttention(units=16, normalize=True)
+    memory = np.ones((2, 5, 8))
+    keys = layer.project_keys(memory)  # once per source sentence
+    context, weights = layer(np.ones((2, 8)), memory, projected_keys=keys)
+    ```
     """
 
     def __init__(self, units=None, normalize=False, kernel_initializer="glorot_uniform",
@@ -71,23 +62,12 @@ class AdditiveAttention(AdditiveScoreAttention):
 
     def score_vector_value(self):
         """`v_a`, or `g · v_a / ‖v_a‖` when normalised (in the variable dtype)."""
-        v = self.score_vector
         if self.normalize:
-            v = self.score_gain * v / ops.sqrt(ops.sum(ops.square(v)))
-        return v
+            return weight_normalized(self.score_vector, self.score_gain)
+        return self.score_vector
 
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)  # W_2 h_j: [B, S, U]
-        hidden, squeeze = self.hidden_states(query, keys)
+    def compute_scores(self, query, keys):
+        hidden = self.hidden_states(query, keys)  # W_1 s + W_2 h_j: [B, T, S, U]
         if self.normalize:
             hidden = hidden + ops.cast(self.score_bias, hidden.dtype)
-        scores = vector_scores(ops.tanh(hidden), self.score_vector_value())  # [B, T, S]
-        weights = masked_softmax(scores, expand_mask(mask))
-        context = weighted_context(weights, values)
-        return squeeze_outputs(squeeze, context, weights)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"normalize": self.normalize})
-        return config
+        return vector_scores(ops.tanh(hidden), self.score_vector_value())

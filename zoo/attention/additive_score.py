@@ -1,17 +1,19 @@
-"""The `v_aᵀ tanh(W_q q + W_k k)` score shared by Bahdanau (additive) and Luong "concat"."""
+"""The `v_aᵀ tanh(W_q q + W_k k)` score shared by Bahdanau (additive), Luong "concat",
+location-sensitive and monotonic attention."""
 
 import keras
 from keras import ops
 
-from zoo.attention.base_attention import BaseAttention, clone_initializer, expand_query
+from zoo.attention.base_attention import BaseAttention, clone_initializer
 
 
 class AdditiveScoreAttention(BaseAttention):
     """Base of the layers scoring with a one-hidden-layer MLP, `v_aᵀ tanh(W_q q + W_k k)`.
 
     `W_k k` does not depend on the query: `project_keys` computes it once per source sentence.
-    Subclasses add their options through `build_score_options(units)` and compute the scores
-    from `hidden_states(query, keys)`.
+    The weights are `W_k` (`key_projection`), `W_q` (`query_projection`) and `v_a`
+    (`score_vector`); subclasses add theirs in `build_score_options(units)` and compute their
+    scores from `hidden_states(query, keys)`.
 
     Args:
         units: int or None. Size of the MLP's hidden layer (of `v_a`); None = the key dim.
@@ -21,8 +23,7 @@ class AdditiveScoreAttention(BaseAttention):
 
     def __init__(self, units=None, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.units = units
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.keep_arguments(locals())
 
     def _units(self, keys_shape):
         return self.units or keys_shape[-1]
@@ -44,25 +45,24 @@ class AdditiveScoreAttention(BaseAttention):
         units = self._units(keys_shape)
         self.query_projection = self._projection(units, "query_projection")
         self.query_projection.build(query_shape)
+        self.build_score_vector(units)
+        self.build_score_options(units)
+
+    def build_score_vector(self, units):
         self.score_vector = self.add_weight(
             name="score_vector", shape=(units,),
             initializer=clone_initializer(self.kernel_initializer)
         )
-        self.build_score_options(units)
 
     def build_score_options(self, units):
-        """Weights of the subclass's options (hook, default none)."""
+        """Weights of the subclass's options, created after `v_a` (hook, default none)."""
 
     def hidden_states(self, query, keys):
-        """`W_q q + W_k k` for every (query, key) pair: `([batch, T, S, units], squeeze)`."""
-        query3d, squeeze = expand_query(query)
-        hidden = ops.expand_dims(self.query_projection(query3d), 2) + ops.expand_dims(keys, 1)
-        return hidden, squeeze
+        """`W_q q + W_k k` for every (query, key) pair: `[batch, T, S, units]` from the query
+        `[batch, T, query_dim]` and the projected keys."""
+        return ops.expand_dims(self.query_projection(query), 2) + ops.expand_dims(keys, 1)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "units": self.units,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        })
-        return config
+
+def weight_normalized(vector, gain):
+    """`g · v / ‖v‖` (Salimans & Kingma 2016), in the variables' dtype."""
+    return gain * vector / ops.sqrt(ops.sum(ops.square(vector)))

@@ -5,14 +5,7 @@ import math
 import keras
 from keras import ops
 
-from zoo.attention.base_attention import (
-    BaseAttention,
-    expand_mask,
-    expand_query,
-    masked_softmax,
-    squeeze_outputs,
-    weighted_context,
-)
+from zoo.attention.base_attention import BaseAttention
 from zoo.attention.registry import register
 
 
@@ -41,27 +34,22 @@ class CosineAttention(BaseAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        projected_keys: optional result of `project_keys(keys)`.
+        As `BaseAttention` (no `state`); `projected_keys` are the unit-norm keys.
 
     Returns:
-        `(context, weights)`: `[batch, value_dim]` and `[batch, S]` for a rank-2 query,
-        `[batch, T, value_dim]` and `[batch, T, S]` for a rank-3 one. Weights over the real
-        positions sum to 1.
+        `(context, weights)` as `BaseAttention`; the weights over the real positions sum to 1.
 
     Example:
-    >>> layer = CosineAttention(temperature=0.05)
-    >>> context, weights = layer(np.ones((2, 8)), np.ones((2, 5, 8)))
+
+    ```python
+    layer = CosineAttention(temperature=0.05)
+    context, weights = layer(np.ones((2, 8)), np.ones((2, 5, 8)))
+    ```
     """
 
     def __init__(self, temperature=0.1, min_temperature=0.01, project_query=False, **kwargs):
         super().__init__(**kwargs)
-        self.temperature = temperature
-        self.min_temperature = min_temperature
-        self.project_query = project_query
+        self.keep_arguments(locals())
 
     def compute_projected_keys(self, keys):
         return l2_normalize(keys)
@@ -87,23 +75,8 @@ class CosineAttention(BaseAttention):
         log_inv = ops.cast(self.log_inverse_temperature, "float32")
         return ops.exp(ops.minimum(log_inv, math.log(1.0 / self.min_temperature)))
 
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)  # unit-norm keys
-        query3d, squeeze = expand_query(query)
+    def compute_scores(self, query, keys):  # keys: unit-norm
         if self.project_query:
-            query3d = self.query_projection(query3d)
-        cosine = ops.matmul(l2_normalize(query3d), ops.transpose(keys, (0, 2, 1)))
-        scores = ops.cast(cosine, "float32") * self.inverse_temperature()
-        weights = ops.cast(masked_softmax(scores, expand_mask(mask)), values.dtype)
-        context = weighted_context(weights, values)
-        return squeeze_outputs(squeeze, context, weights)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "temperature": self.temperature,
-            "min_temperature": self.min_temperature,
-            "project_query": self.project_query,
-        })
-        return config
+            query = self.query_projection(query)
+        cosine = ops.matmul(l2_normalize(query), ops.transpose(keys, (0, 2, 1)))
+        return ops.cast(cosine, "float32") * self.inverse_temperature()

@@ -3,14 +3,7 @@
 import keras
 from keras import ops
 
-from zoo.attention.base_attention import (
-    BaseAttention,
-    expand_mask,
-    expand_query,
-    masked_softmax,
-    squeeze_outputs,
-    weighted_context,
-)
+from zoo.attention.base_attention import BaseAttention, masked_softmax
 from zoo.attention.registry import register
 
 
@@ -55,28 +48,24 @@ class HardAttention(BaseAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        training: bool. Gumbel-softmax if True, argmax / sampling otherwise.
+        As `BaseAttention` (no `state`); `training`: Gumbel-softmax if True, argmax /
+        sampling otherwise.
 
     Returns:
-        `(context, weights)`.
+        `(context, weights)` as `BaseAttention`.
 
     Example:
-    >>> layer = HardAttention(temperature=0.5, seed=0)
-    >>> context, weights = layer(np.ones((2, 8)), np.ones((2, 5, 8)), training=True)
+
+    ```python
+    layer = HardAttention(temperature=0.5, seed=0)
+    context, weights = layer(np.ones((2, 8)), np.ones((2, 5, 8)), training=True)
+    ```
     """
 
     def __init__(self, temperature=1.0, straight_through=True, sample_at_inference=False,
                  use_bias=False, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.temperature = temperature
-        self.straight_through = straight_through
-        self.sample_at_inference = sample_at_inference
-        self.use_bias = use_bias
-        self.seed = seed
+        self.keep_arguments(locals())
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build_attention(self, query_shape, keys_shape, values_shape):
@@ -91,35 +80,18 @@ class HardAttention(BaseAttention):
                                        seed=self.seed_generator)
         return -ops.log(-ops.log(uniform))
 
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)
-        query3d, squeeze = expand_query(query)
-        scores = ops.matmul(self.query_projection(query3d), ops.transpose(keys, (0, 2, 1)))
-        scores = ops.cast(scores, "float32")
-        mask3d = expand_mask(mask)
+    def compute_scores(self, query, keys):
+        scores = ops.matmul(self.query_projection(query), ops.transpose(keys, (0, 2, 1)))
+        return ops.cast(scores, "float32")
+
+    def compute_weights(self, scores, mask, training=None):
+        """Gumbel-softmax (straight-through) in training, one-hot argmax otherwise."""
         if training:
             soft = masked_softmax((scores + self.gumbel_noise(ops.shape(scores)))
-                                  / self.temperature, mask3d)
+                                  / self.temperature, mask)
             if self.straight_through:
-                weights = one_hot_argmax(soft, mask3d) + (soft - ops.stop_gradient(soft))
-            else:
-                weights = soft
-        else:
-            if self.sample_at_inference:
-                scores = scores + self.gumbel_noise(ops.shape(scores))
-            weights = one_hot_argmax(scores, mask3d)
-        weights = ops.cast(weights, values.dtype)
-        context = weighted_context(weights, values)
-        return squeeze_outputs(squeeze, context, weights)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "temperature": self.temperature,
-            "straight_through": self.straight_through,
-            "sample_at_inference": self.sample_at_inference,
-            "use_bias": self.use_bias,
-            "seed": self.seed,
-        })
-        return config
+                return one_hot_argmax(soft, mask) + (soft - ops.stop_gradient(soft))
+            return soft
+        if self.sample_at_inference:
+            scores = scores + self.gumbel_noise(ops.shape(scores))
+        return one_hot_argmax(scores, mask)

@@ -6,9 +6,8 @@ from keras import ops
 from zoo.attention.base_attention import (
     BaseAttention,
     clone_initializer,
-    expand_query,
+    expand_mask,
     masked_softmax,
-    squeeze_outputs,
     valid_lengths,
     weighted_context,
 )
@@ -56,20 +55,21 @@ class LocalAttention(BaseAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        state: optional int32 `[batch]` decoder step of the (first) query; None = 0.
+        As `BaseAttention`; `state` is the int32 `[batch]` decoder step of the (first) query,
+        None = 0.
 
     Returns:
-        `(context, weights, next_state)`; `next_state = state + T` (T = 1 for a rank-2 query).
+        `(context, weights, next_state)` as `BaseAttention`; `next_state = state + T`
+        (T = 1 for a rank-2 query).
 
     Example:
-    >>> layer = LocalAttention(mode="p", window_size=2)
-    >>> memory = np.ones((2, 7, 8))
-    >>> state = layer.get_initial_state(memory)
-    >>> context, weights, state = layer(np.ones((2, 8)), memory, state=state)
+
+    ```python
+    layer = LocalAttention(mode="p", window_size=2)
+    memory = np.ones((2, 7, 8))
+    state = layer.get_initial_state(memory)
+    context, weights, state = layer(np.ones((2, 8)), memory, state=state)
+    ```
     """
 
     uses_state = True
@@ -82,10 +82,8 @@ class LocalAttention(BaseAttention):
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         if int(window_size) < 1:
             raise ValueError(f"window_size must be >= 1, got {window_size}")
-        self.mode = mode
+        self.keep_arguments(locals())
         self.window_size = int(window_size)
-        self.score = score
-        self.units = units
 
     def build_attention(self, query_shape, keys_shape, values_shape):
         if self.score == "general":
@@ -117,42 +115,30 @@ class LocalAttention(BaseAttention):
                         ops.cast(self.position_vector, "float32"), axis=-1)
         return (lengths[:, None] - 1.0) * ops.sigmoid(logit)
 
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)
-        query3d, squeeze = expand_query(query)
-        step = self.get_initial_state(values) if state is None else ops.cast(state, "int32")
-        t_len = ops.shape(query3d)[1]
-        s_len = ops.shape(values)[1]
+    def compute_scores(self, query, keys):
+        scored = self.query_projection(query) if self.score == "general" else query
+        return ops.cast(ops.matmul(scored, ops.transpose(keys, (0, 2, 1))), "float32")
 
-        scored = self.query_projection(query3d) if self.score == "general" else query3d
-        scores = ops.cast(ops.matmul(scored, ops.transpose(keys, (0, 2, 1))), "float32")
-
+    def attend(self, query, keys, values, mask, state, training=None):
+        # The window: scores → softmax inside [p_t - D, p_t + D] only (× a Gaussian in local-p).
+        step = ops.cast(state, "int32")
+        t_len = ops.shape(query)[1]
+        scores = self.compute_scores(query, keys)
         lengths = valid_lengths(values, mask)  # [B]
         if self.mode == "m":
             steps = ops.cast(step[:, None] + ops.arange(t_len, dtype="int32")[None, :],
                              "float32")
             centre = ops.minimum(steps, lengths[:, None] - 1.0)  # [B, T]
         else:
-            centre = self.predict_position(query3d, lengths)
-        offset = ops.cast(ops.arange(s_len), "float32")[None, None, :] - centre[:, :, None]
+            centre = self.predict_position(query, lengths)
+        offset = ops.cast(ops.arange(ops.shape(values)[1]), "float32")[None, None, :] - (
+            centre[:, :, None])
         allowed = ops.abs(offset) <= float(self.window_size)  # [B, T, S]
         if mask is not None:
-            allowed = ops.logical_and(allowed, ops.cast(mask, "bool")[:, None, :])
+            allowed = ops.logical_and(allowed, expand_mask(mask))
         weights = masked_softmax(scores, allowed)
         if self.mode == "p":
             sigma = self.window_size / 2.0
             weights = weights * ops.exp(-ops.square(offset) / (2.0 * sigma * sigma))
         weights = ops.cast(weights, values.dtype)
-        context = weighted_context(weights, values)
-        return squeeze_outputs(squeeze, context, weights, step + t_len)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "mode": self.mode,
-            "window_size": self.window_size,
-            "score": self.score,
-            "units": self.units,
-        })
-        return config
+        return weighted_context(weights, values), weights, step + t_len

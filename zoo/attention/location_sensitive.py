@@ -6,11 +6,10 @@ from keras import ops
 from zoo.attention.additive_score import AdditiveScoreAttention
 from zoo.attention.base_attention import (
     clone_initializer,
-    expand_query,
     masked_softmax,
-    scan_steps,
-    squeeze_outputs,
+    step_through,
     vector_scores,
+    weighted_context,
 )
 from zoo.attention.registry import register
 
@@ -41,21 +40,20 @@ class LocationSensitiveAttention(AdditiveScoreAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        state: optional float32 `[batch, S, 2]` from the previous step; None = first step.
-        projected_keys: optional result of `project_keys(keys)` (= `V h`).
+        As `BaseAttention`; `state` is the float32 `[batch, S, 2]` of the previous step
+        (None = first step), `projected_keys` is `V h`.
 
     Returns:
-        `(context, weights, next_state)`.
+        `(context, weights, next_state)` as `BaseAttention`.
 
     Example:
-    >>> layer = LocationSensitiveAttention(units=16, filters=4, kernel_size=3)
-    >>> memory = np.ones((2, 5, 8))
-    >>> state = layer.get_initial_state(memory)
-    >>> context, weights, state = layer(np.ones((2, 8)), memory, state=state)
+
+    ```python
+    layer = LocationSensitiveAttention(units=16, filters=4, kernel_size=3)
+    memory = np.ones((2, 5, 8))
+    state = layer.get_initial_state(memory)
+    context, weights, state = layer(np.ones((2, 8)), memory, state=state)
+    ```
     """
 
     uses_state = True
@@ -79,18 +77,20 @@ class LocationSensitiveAttention(AdditiveScoreAttention):
         self.location_conv.build((values_shape[0], values_shape[1], 2))
         self.location_projection = self._projection(units, "location_projection")
         self.location_projection.build((values_shape[0], values_shape[1], self.filters))
-        self.score_vector = self.add_weight(
-            name="score_vector", shape=(units,),
-            initializer=clone_initializer(self.kernel_initializer),
-        )
+        self.build_score_vector(units)
         self.score_bias = self.add_weight(name="score_bias", shape=(units,),
                                           initializer="zeros")
 
     def get_initial_state(self, values, mask=None):
         return ops.zeros((ops.shape(values)[0], ops.shape(values)[1], 2), dtype="float32")
 
-    def _step(self, processed_query, keys, values, mask, state):
-        """One decoder step; `processed_query` is `W s_i`, `[B, U]`."""
+    def attend(self, query, keys, values, mask, state, training=None):
+        processed = self.query_projection(query)  # W s_i: [B, T, U]
+        return step_through(lambda q_t, s: self.step(q_t, keys, values, mask, s), processed,
+                            values, ops.cast(state, "float32"))
+
+    def step(self, processed_query, keys, values, mask, state):
+        """One decoder step; `processed_query` is `W s_i`, `[B, U]`; `keys` is `V h`."""
         location = self.location_projection(
             self.location_conv(ops.cast(state, self.compute_dtype)))  # [B, S, U]
         hidden = (processed_query[:, None, :] + keys + location
@@ -103,33 +103,6 @@ class LocationSensitiveAttention(AdditiveScoreAttention):
             weights = gate / ops.maximum(ops.sum(gate, axis=-1, keepdims=True), 1e-9)
         else:
             weights = masked_softmax(energy, mask)  # [B, S] float32
-        context = ops.matmul(ops.cast(weights, values.dtype)[:, None, :], values)[:, 0, :]
+        context = weighted_context(weights[:, None, :], values)[:, 0, :]
         next_state = ops.stack([weights, state[..., 1] + weights], axis=-1)
         return context, ops.cast(weights, values.dtype), next_state
-
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)  # V h: [B, S, U]
-        if state is None:
-            state = self.get_initial_state(values, mask)
-        state = ops.cast(state, "float32")
-        query3d, squeeze = expand_query(query)
-        processed = self.query_projection(query3d)  # [B, T, U]
-        if squeeze:
-            context, weights, next_state = self._step(processed[:, 0], keys, values, mask,
-                                                      state)
-            return context, weights, next_state
-        context, weights, next_state = scan_steps(
-            lambda q_t, s: self._step(q_t, keys, values, mask, s), processed, values, state)
-        return squeeze_outputs(False, context, weights, next_state)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "units": self.units,
-            "filters": self.filters,
-            "kernel_size": self.kernel_size,
-            "smoothing": self.smoothing,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        })
-        return config

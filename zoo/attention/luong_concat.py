@@ -4,13 +4,7 @@ import keras
 from keras import ops
 
 from zoo.attention.additive_score import AdditiveScoreAttention
-from zoo.attention.base_attention import (
-    expand_mask,
-    masked_softmax,
-    squeeze_outputs,
-    vector_scores,
-    weighted_context,
-)
+from zoo.attention.base_attention import vector_scores
 from zoo.attention.registry import register
 
 
@@ -30,20 +24,17 @@ class LuongConcatAttention(AdditiveScoreAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        projected_keys: optional result of `project_keys(keys)`.
+        As `BaseAttention` (no `state`); `projected_keys` is `W_k h_s`.
 
     Returns:
-        `(context, weights)`: `[batch, value_dim]` and `[batch, S]` for a rank-2 query,
-        `[batch, T, value_dim]` and `[batch, T, S]` for a rank-3 one. Weights over the real
-        positions sum to 1.
+        `(context, weights)` as `BaseAttention`; the weights over the real positions sum to 1.
 
     Example:
-    >>> layer = LuongConcatAttention(units=16)
-    >>> context, weights = layer(np.ones((2, 3, 8)), np.ones((2, 5, 8)))
+
+    ```python
+    layer = LuongConcatAttention(units=16)
+    context, weights = layer(np.ones((2, 3, 8)), np.ones((2, 5, 8)))
+    ```
     """
 
     def __init__(self, units=None, scale=False, kernel_initializer="glorot_uniform", **kwargs):
@@ -54,18 +45,8 @@ class LuongConcatAttention(AdditiveScoreAttention):
         if self.scale:
             self.score_scale = self.add_weight(name="score_scale", shape=(), initializer="ones")
 
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)  # W_k h_s: [B, S, U]
-        hidden, squeeze = self.hidden_states(query, keys)
-        scores = vector_scores(ops.tanh(hidden), self.score_vector)
+    def compute_scores(self, query, keys):
+        scores = vector_scores(ops.tanh(self.hidden_states(query, keys)), self.score_vector)
         if self.scale:
             scores = scores * ops.cast(self.score_scale, scores.dtype)
-        weights = masked_softmax(scores, expand_mask(mask))
-        context = weighted_context(weights, values)
-        return squeeze_outputs(squeeze, context, weights)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"scale": self.scale})
-        return config
+        return scores

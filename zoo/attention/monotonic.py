@@ -5,14 +5,8 @@ import math
 import keras
 from keras import ops
 
-from zoo.attention.additive_score import AdditiveScoreAttention
-from zoo.attention.base_attention import (
-    clone_initializer,
-    expand_query,
-    scan_steps,
-    squeeze_outputs,
-    vector_scores,
-)
+from zoo.attention.additive_score import AdditiveScoreAttention, weight_normalized
+from zoo.attention.base_attention import step_through, vector_scores, weighted_context
 from zoo.attention.registry import register
 
 
@@ -83,22 +77,21 @@ class MonotonicAttention(AdditiveScoreAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        state: optional float32 `[batch, S]` previous alignment; None = first step.
-        projected_keys: optional result of `project_keys(keys)` (= `V h`).
-        training: bool. Expected alignment if True, hard alignment otherwise.
+        As `BaseAttention`; `state` is the float32 `[batch, S]` previous alignment (None =
+        first step), `projected_keys` is `V h`, `training`: expected alignment if True, hard
+        alignment otherwise.
 
     Returns:
-        `(context, weights, next_state)`.
+        `(context, weights, next_state)` as `BaseAttention`.
 
     Example:
-    >>> layer = MonotonicAttention(units=16)
-    >>> memory = np.ones((2, 5, 8))
-    >>> state = layer.get_initial_state(memory)
-    >>> context, weights, state = layer(np.ones((2, 8)), memory, state=state, training=True)
+
+    ```python
+    layer = MonotonicAttention(units=16)
+    memory = np.ones((2, 5, 8))
+    state = layer.get_initial_state(memory)
+    context, weights, state = layer(np.ones((2, 8)), memory, state=state, training=True)
+    ```
     """
 
     uses_state = True
@@ -112,14 +105,7 @@ class MonotonicAttention(AdditiveScoreAttention):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed) if sigmoid_noise > 0 else None
 
-    def build_attention(self, query_shape, keys_shape, values_shape):
-        units = self._units(keys_shape)
-        self.query_projection = self._projection(units, "query_projection")
-        self.query_projection.build(query_shape)
-        self.score_vector = self.add_weight(
-            name="score_vector", shape=(units,),
-            initializer=clone_initializer(self.kernel_initializer),
-        )
+    def build_score_options(self, units):
         if self.normalize:
             self.score_gain = self.add_weight(
                 name="score_gain", shape=(),
@@ -146,11 +132,18 @@ class MonotonicAttention(AdditiveScoreAttention):
         v = self.score_vector
         if self.normalize:
             hidden = hidden + ops.cast(self.attention_bias, hidden.dtype)
-            v = self.score_gain * v / ops.sqrt(ops.sum(ops.square(v)))
+            v = weight_normalized(v, self.score_gain)
         energy = vector_scores(ops.tanh(hidden), v)
         return ops.cast(energy, "float32") + ops.cast(self.energy_bias, "float32")
 
-    def _step(self, processed_query, keys, values, mask, previous, training):
+    def attend(self, query, keys, values, mask, state, training=None):
+        processed = self.query_projection(query)  # W s_i: [B, T, U]
+        training = bool(training)
+        return step_through(lambda q_t, s: self.step(q_t, keys, values, mask, s, training),
+                            processed, values, ops.cast(state, "float32"))
+
+    def step(self, processed_query, keys, values, mask, previous, training):
+        """One decoder step; `processed_query` is `W s_i`, `[B, U]`; `keys` is `V h`."""
         energy = self.energy(processed_query, keys)
         if training and self.sigmoid_noise > 0:
             energy = energy + self.sigmoid_noise * keras.random.normal(
@@ -162,33 +155,5 @@ class MonotonicAttention(AdditiveScoreAttention):
             weights = expected_alignment(p_choose, previous)
         else:
             weights = hard_alignment(p_choose, previous)
-        context = ops.matmul(ops.cast(weights, values.dtype)[:, None, :], values)[:, 0, :]
+        context = weighted_context(weights[:, None, :], values)[:, 0, :]
         return context, ops.cast(weights, values.dtype), weights
-
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)
-        training = bool(training)
-        if state is None:
-            state = self.get_initial_state(values, mask)
-        state = ops.cast(state, "float32")
-        query3d, squeeze = expand_query(query)
-        processed = self.query_projection(query3d)
-        if squeeze:
-            return self._step(processed[:, 0], keys, values, mask, state, training)
-        context, weights, next_state = scan_steps(
-            lambda q_t, s: self._step(q_t, keys, values, mask, s, training),
-            processed, values, state)
-        return squeeze_outputs(False, context, weights, next_state)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "units": self.units,
-            "normalize": self.normalize,
-            "score_bias_init": self.score_bias_init,
-            "sigmoid_noise": self.sigmoid_noise,
-            "seed": self.seed,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        })
-        return config

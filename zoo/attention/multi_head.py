@@ -49,12 +49,8 @@ class MultiHeadAttention(BaseAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        projected_keys: optional result of `project_keys(keys)` (`[batch, S, heads, key_dim]`).
-        training: bool, enables dropout.
+        As `BaseAttention` (no `state`); `projected_keys` is `[batch, S, heads, key_dim]`,
+        `training` enables dropout.
 
     Returns:
         `(context, weights)`: context `[batch, output_dim]` or `[batch, T, output_dim]`;
@@ -63,26 +59,24 @@ class MultiHeadAttention(BaseAttention):
         `return_all_heads=True`. The returned weights are the ones before dropout. A fully
         masked row gives a zero context (the output bias is not added).
 
+    Multi-head attention keeps a `call` of its own (as Keras' `MultiHeadAttention` does): its
+    scores, masks and weights have a heads axis, and a rank-2 query takes another path to the
+    context.
+
     Example:
-    >>> layer = MultiHeadAttention(num_heads=2, causal=True)
-    >>> x = np.ones((2, 5, 8))
-    >>> context, weights = layer(x, x)                 # causal self-attention
+
+    ```python
+    layer = MultiHeadAttention(num_heads=2, causal=True)
+    x = np.ones((2, 5, 8))
+    context, weights = layer(x, x)  # causal self-attention
+    ```
     """
 
     def __init__(self, num_heads=8, key_dim=None, value_dim=None, output_dim=None, dropout=0.0,
                  use_bias=True, causal=False, return_all_heads=False,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        self.num_heads = num_heads
-        self.key_dim = key_dim
-        self.value_dim = value_dim
-        self.output_dim = output_dim
-        self.dropout = dropout
-        self.use_bias = use_bias
-        self.causal = causal
-        self.return_all_heads = return_all_heads
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.keep_arguments(locals())
 
     def _head_dim(self, keys_shape):
         if self.key_dim:
@@ -171,19 +165,3 @@ class MultiHeadAttention(BaseAttention):
         if squeeze:
             return ops.squeeze(context, 1), ops.squeeze(weights, 2)
         return context, weights
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "num_heads": self.num_heads,
-            "key_dim": self.key_dim,
-            "value_dim": self.value_dim,
-            "output_dim": self.output_dim,
-            "dropout": self.dropout,
-            "use_bias": self.use_bias,
-            "causal": self.causal,
-            "return_all_heads": self.return_all_heads,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "bias_initializer": keras.initializers.serialize(self.bias_initializer),
-        })
-        return config

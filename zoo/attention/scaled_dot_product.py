@@ -5,14 +5,7 @@ import math
 import keras
 from keras import ops
 
-from zoo.attention.base_attention import (
-    BaseAttention,
-    clone_initializer,
-    expand_mask,
-    expand_query,
-    masked_softmax,
-    squeeze_outputs,
-)
+from zoo.attention.base_attention import BaseAttention, clone_initializer
 from zoo.attention.registry import register
 
 
@@ -39,31 +32,24 @@ class ScaledDotProductAttention(BaseAttention):
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        query: `[batch, query_dim]` or `[batch, T, query_dim]`.
-        values: `[batch, S, value_dim]`.
-        keys: optional `[batch, S, key_dim]`, defaults to `values`.
-        mask: optional boolean `[batch, S]`, True on real positions.
-        projected_keys: optional result of `project_keys(keys)` (= `K`).
-        training: bool, enables dropout.
+        As `BaseAttention` (no `state`); `projected_keys` is `K`, `training` enables dropout.
 
     Returns:
-        `(context, weights)`: `[batch, value_units]` and `[batch, S]` for a rank-2 query,
-        `[batch, T, value_units]` and `[batch, T, S]` for a rank-3 one. Weights over the real
-        positions sum to 1.
+        `(context, weights)` as `BaseAttention`, `context` of size `value_units`; the weights
+        over the real positions sum to 1.
 
     Example:
-    >>> layer = ScaledDotProductAttention(units=16)
-    >>> context, weights = layer(np.ones((2, 3, 8)), np.ones((2, 5, 8)))
+
+    ```python
+    layer = ScaledDotProductAttention(units=16)
+    context, weights = layer(np.ones((2, 3, 8)), np.ones((2, 5, 8)))
+    ```
     """
 
     def __init__(self, units=None, value_units=None, use_bias=False, dropout=0.0,
                  kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.units = units
-        self.value_units = value_units
-        self.use_bias = use_bias
-        self.dropout = dropout
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.keep_arguments(locals())
 
     def _dense(self, units, name):
         return keras.layers.Dense(
@@ -89,28 +75,16 @@ class ScaledDotProductAttention(BaseAttention):
         self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self._scale = 1.0 / math.sqrt(units)
 
-    def call(self, query, values, keys=None, mask=None, state=None, projected_keys=None,
-             training=None):
-        keys = self.resolve_keys(values, keys, projected_keys)  # K: [B, S, d]
-        query3d, squeeze = expand_query(query)
-        q = self.query_projection(query3d) * ops.cast(self._scale, query3d.dtype)
-        scores = ops.matmul(q, ops.transpose(keys, (0, 2, 1)))
-        weights = masked_softmax(scores, expand_mask(mask))
+    def compute_scores(self, query, keys):  # keys: K [B, S, d]
+        q = self.query_projection(query) * ops.cast(self._scale, query.dtype)
+        return ops.matmul(q, ops.transpose(keys, (0, 2, 1)))
+
+    def compute_context(self, weights, values, training=None):
+        # The value projection after the weighting (see above).
         attended = self.dropout_layer(weights, training=training)
         context = ops.matmul(ops.matmul(ops.cast(attended, values.dtype), values),
                              ops.cast(self.value_projection.kernel, values.dtype))
         if self.use_bias:
             total = ops.sum(ops.cast(attended, values.dtype), axis=-1, keepdims=True)
             context = context + total * ops.cast(self.value_projection.bias, values.dtype)
-        return squeeze_outputs(squeeze, context, weights)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "units": self.units,
-            "value_units": self.value_units,
-            "use_bias": self.use_bias,
-            "dropout": self.dropout,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        })
-        return config
+        return context
