@@ -1,38 +1,30 @@
-"""Catalog of attention layers: `register` a class under a name, `get` it back by name."""
+"""Catalog of attention layers: `register` a class under a name, `get` it back by name.
 
-import difflib
+The catalog is a `zoo.registry.Registry`; the built-in layers are the modules in its
+`builtins`, one per layer, named after it.
+"""
 
-_ATTENTIONS = {}
+from zoo.registry import Registry
 
+ATTENTIONS = Registry("attention", builtins=(
+    "zoo.attention.additive",
+    "zoo.attention.cosine",
+    "zoo.attention.hard",
+    "zoo.attention.local",
+    "zoo.attention.location_sensitive",
+    "zoo.attention.luong_concat",
+    "zoo.attention.luong_dot",
+    "zoo.attention.luong_general",
+    "zoo.attention.monotonic",
+    "zoo.attention.multi_head",
+    "zoo.attention.scaled_dot_product",
+))
 
-def register(name):
-    """Class decorator adding an attention layer to the catalog under `name`."""
-
-    def decorator(cls):
-        if name in _ATTENTIONS:
-            raise ValueError(f"attention {name!r} is already registered to {_ATTENTIONS[name]}")
-        _ATTENTIONS[name] = cls
-        cls.registered_name = name
-        return cls
-
-    return decorator
-
-
-def names():
-    """Sorted names of every registered attention layer."""
-    return sorted(_ATTENTIONS)
-
-
-def get_class(name):
-    if name not in _ATTENTIONS:
-        close = difflib.get_close_matches(name, names(), n=3, cutoff=0.4)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(
-            f"unknown attention {name!r}.{hint} Registered: {', '.join(names())}"
-        )
-    return _ATTENTIONS[name]
+register = ATTENTIONS.register  # class decorator: `@register("name")`
+names = ATTENTIONS.names  # sorted names of every registered attention layer
+get_class = ATTENTIONS.get  # the class registered as `name`
 
 
 def get(name, /, **kwargs):
     """Instantiate the attention layer registered as `name` with `kwargs`."""
-    return get_class(name)(**kwargs)
+    return ATTENTIONS.create(name, **kwargs)
