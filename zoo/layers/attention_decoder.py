@@ -5,11 +5,12 @@ import tensorflow as tf
 from keras import ops
 
 from zoo import attention as attention_lib
+from zoo.attention.base_attention import ArgumentConfig
 from zoo.layers.lstm_loop import cell_weights, lstm_update, time_steps
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class AttentionDecoder(keras.layers.Layer):
+class AttentionDecoder(ArgumentConfig, keras.layers.Layer):
     """LSTM decoder attending over an encoder memory, one step at a time.
 
     Each step: `h_t = LSTM([y_{t-1}; h̃_{t-1}])` (input feeding), `c_t = attention(h_t, memory)`,
@@ -38,13 +39,9 @@ class AttentionDecoder(keras.layers.Layer):
     def __init__(self, vocab_size, embedding_dim=256, units=512, num_layers=2,
                  attention="luong_general", attention_options=None, dropout=0.2, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.embedding_dim = embedding_dim
-        self.units = units
-        self.num_layers = num_layers
+        self.keep_arguments(locals())
         self.attention_name = attention
         self.attention_options = dict(attention_options or {})
-        self.dropout = dropout
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout)
         self.cells = [keras.layers.LSTMCell(units, name=f"lstm_cell_{i}")
@@ -213,11 +210,4 @@ class AttentionDecoder(keras.layers.Layer):
         return None
 
     def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "units": self.units, "num_layers": self.num_layers,
-            "attention": self.attention_name, "attention_options": self.attention_options,
-            "dropout": self.dropout,
-        })
-        return config
+        return {**super().get_config(), "attention": self.attention_name}

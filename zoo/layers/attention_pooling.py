@@ -4,11 +4,12 @@ import keras
 from keras import ops
 
 from zoo import attention as attention_lib
+from zoo.attention.base_attention import ArgumentConfig
 from zoo.layers.structured_self_attention import frobenius_penalty
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class AttentionPooling(keras.layers.Layer):
+class AttentionPooling(ArgumentConfig, keras.layers.Layer):
     """Attention pooling: `hops` learned query vectors attend over a sequence through a layer
     of `zoo.attention`, so a classifier can compare the zoo's scoring functions.
 
@@ -46,11 +47,9 @@ class AttentionPooling(keras.layers.Layer):
         super().__init__(**kwargs)
         if hops <= 0:
             raise ValueError(f"hops must be positive, got {hops}")
+        self.keep_arguments(locals())
         self.attention_name = attention
         self.attention_options = dict(attention_options or {})
-        self.hops = hops
-        self.query_dim = query_dim
-        self.penalty = penalty
         self.attention = attention_lib.get(attention, **self.attention_options,
                                            name="attention", dtype=self.dtype_policy)
         self.supports_masking = True
@@ -80,8 +79,4 @@ class AttentionPooling(keras.layers.Layer):
         return None
 
     def get_config(self):
-        config = super().get_config()
-        config.update({"attention": self.attention_name,
-                       "attention_options": self.attention_options, "hops": self.hops,
-                       "query_dim": self.query_dim, "penalty": self.penalty})
-        return config
+        return {**super().get_config(), "attention": self.attention_name}

@@ -4,9 +4,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from zoo.attention.base_attention import ArgumentConfig
+
 
 @keras.saving.register_keras_serializable(package="zoo")
-class FusedBidirectionalLSTM(keras.layers.Layer):
+class FusedBidirectionalLSTM(ArgumentConfig, keras.layers.Layer):
     """Bidirectional LSTM whose weights are two `keras.layers.LSTM`s, run either by
     TensorFlow's fused `BlockLSTM` kernel (`fused=True`) or by the Keras layers themselves.
 
@@ -42,7 +44,7 @@ class FusedBidirectionalLSTM(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.units = units
+        self.keep_arguments(locals())
         self.forward_layer = keras.layers.LSTM(units, return_sequences=True, name="forward")
         self.backward_layer = keras.layers.LSTM(units, return_sequences=True,
                                                 go_backwards=True, name="backward")
@@ -95,6 +97,3 @@ class FusedBidirectionalLSTM(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return None
-
-    def get_config(self):
-        return super().get_config() | {"units": self.units}

@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from zoo.attention.base_attention import ArgumentConfig
+
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Highway(keras.layers.Layer):
+class Highway(ArgumentConfig, keras.layers.Layer):
     """`y = g ∘ relu(W_h x + b_h) + (1 − g) ∘ x`, `g = σ(W_g x + b_g)`, stacked `num_layers`
     times (Srivastava et al. 2015, arXiv:1505.00387). The gate bias starts at −1 so each layer
     begins close to the identity (the paper's recommendation for deep stacks).
@@ -26,7 +28,7 @@ class Highway(keras.layers.Layer):
 
     def __init__(self, num_layers=2, **kwargs):
         super().__init__(**kwargs)
-        self.num_layers = num_layers
+        self.keep_arguments(locals())
         self.transforms = []
 
     def build(self, input_shape):
@@ -50,6 +52,3 @@ class Highway(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        return super().get_config() | {"num_layers": self.num_layers}

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from zoo.attention.base_attention import masked_softmax
+from zoo.attention.base_attention import ArgumentConfig, masked_softmax
 from zoo.layers.lstm_loop import time_steps
 
 # Added inside the log of the mixture: a vocabulary entry neither generated nor copied gets
@@ -13,7 +13,7 @@ LOG_EPSILON = 1e-12
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class PointerGeneratorDecoder(keras.layers.Layer):
+class PointerGeneratorDecoder(ArgumentConfig, keras.layers.Layer):
     """The pointer-generator decoder of See et al. 2017, "Get To The Point", with coverage.
 
     Each step, with `x_t` the embedded previous token and `h*_{t-1}` the previous context:
@@ -62,12 +62,7 @@ class PointerGeneratorDecoder(keras.layers.Layer):
     def __init__(self, vocab_size, embedding_dim=128, units=256, attention_units=None,
                  coverage=True, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.embedding_dim = embedding_dim
-        self.units = units
-        self.attention_units = attention_units
-        self.coverage = coverage
-        self.dropout = dropout
+        self.keep_arguments(locals())
         size = attention_units or units
         self.reduce_h = keras.layers.Dense(units, activation="relu", name="reduce_h")
         self.reduce_c = keras.layers.Dense(units, activation="relu", name="reduce_c")
@@ -182,15 +177,6 @@ class PointerGeneratorDecoder(keras.layers.Layer):
 
     def compute_mask(self, *args, **kwargs):
         return None
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "units": self.units, "attention_units": self.attention_units,
-            "coverage": self.coverage, "dropout": self.dropout,
-        })
-        return config
 
 
 def scatter_onto_vocabulary(weights, source_ids, vocab_size):

@@ -3,12 +3,13 @@
 import keras
 from keras import ops
 
+from zoo.attention.base_attention import ArgumentConfig
 from zoo.layers.lstm_loop import run_lstm
 from zoo.text import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class RecurrentEncoder(keras.layers.Layer):
+class RecurrentEncoder(ArgumentConfig, keras.layers.Layer):
     """Embeds source ids and runs a stack of (bidirectional) LSTMs over them.
 
     Args:
@@ -37,12 +38,7 @@ class RecurrentEncoder(keras.layers.Layer):
     def __init__(self, vocab_size, embedding_dim=256, units=256, num_layers=2,
                  bidirectional=True, dropout=0.2, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.embedding_dim = embedding_dim
-        self.units = units
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
+        self.keep_arguments(locals())
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.dropout_layer = keras.layers.Dropout(dropout)
         self.recurrent_layers = []
@@ -89,12 +85,3 @@ class RecurrentEncoder(keras.layers.Layer):
 
     def compute_mask(self, ids, mask=None):
         return None
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "units": self.units, "num_layers": self.num_layers,
-            "bidirectional": self.bidirectional, "dropout": self.dropout,
-        })
-        return config

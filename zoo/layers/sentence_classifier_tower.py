@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from zoo.attention.base_attention import ArgumentConfig
 from zoo.layers.attention_pooling import AttentionPooling
 from zoo.layers.recurrent_encoder import RecurrentEncoder
 from zoo.layers.structured_self_attention import StructuredSelfAttention
@@ -12,7 +13,7 @@ STRUCTURED = "structured"
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SentenceClassifierTower(keras.layers.Layer):
+class SentenceClassifierTower(ArgumentConfig, keras.layers.Layer):
     """Subword ids → class logits and the pooling's attention weights.
 
     The pooling is Lin et al. 2017's structured self-attention (`attention="structured"`: `hops`
@@ -56,18 +57,8 @@ class SentenceClassifierTower(keras.layers.Layer):
                  attention_options=None, hops=4, attention_units=128, penalty=0.3,
                  mlp_units=512, num_classes=2, dropout=0.5, word_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.embedding_dim = embedding_dim
-        self.lstm_units = lstm_units
-        self.attention = attention
+        self.keep_arguments(locals())
         self.attention_options = dict(attention_options or {})
-        self.hops = hops
-        self.attention_units = attention_units
-        self.penalty = penalty
-        self.mlp_units = mlp_units
-        self.num_classes = num_classes
-        self.dropout = dropout
-        self.word_dropout = word_dropout
         # Created only when used (it has seed state).
         self.word_dropout_layer = (keras.layers.Dropout(word_dropout, name="word_dropout")
                                    if word_dropout else None)
@@ -119,15 +110,3 @@ class SentenceClassifierTower(keras.layers.Layer):
         batch, length = ids.shape
         return (keras.KerasTensor((batch, self.num_classes)),
                 keras.KerasTensor((batch, self.hops, length)))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "vocab_size": self.vocab_size, "embedding_dim": self.embedding_dim,
-            "lstm_units": self.lstm_units, "attention": self.attention,
-            "attention_options": self.attention_options, "hops": self.hops,
-            "attention_units": self.attention_units, "penalty": self.penalty,
-            "mlp_units": self.mlp_units, "num_classes": self.num_classes,
-            "dropout": self.dropout, "word_dropout": self.word_dropout,
-        })
-        return config

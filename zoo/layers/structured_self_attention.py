@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from zoo.attention import masked_softmax
-from zoo.attention.base_attention import clone_initializer
+from zoo.attention.base_attention import ArgumentConfig, clone_initializer
 
 
 def frobenius_penalty(weights):
@@ -17,7 +17,7 @@ def frobenius_penalty(weights):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class StructuredSelfAttention(keras.layers.Layer):
+class StructuredSelfAttention(ArgumentConfig, keras.layers.Layer):
     """Pools a sequence into `hops` weighted sums: `A = softmax(W_s2 tanh(W_s1 Hᵀ))`, `M = A H`.
 
     Lin et al. 2017, "A Structured Self-attentive Sentence Embedding". Each of the `hops` rows
@@ -53,10 +53,7 @@ class StructuredSelfAttention(keras.layers.Layer):
             raise ValueError(f"units and hops must be positive, got {units} and {hops}")
         if penalty < 0:
             raise ValueError(f"penalty must be >= 0, got {penalty}")
-        self.units = units
-        self.hops = hops
-        self.penalty = penalty
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.keep_arguments(locals())
         # The padding mask is consumed: the pooled output has no time axis to mask.
         self.supports_masking = True
 
@@ -85,11 +82,3 @@ class StructuredSelfAttention(keras.layers.Layer):
     def compute_output_shape(self, values_shape):
         return ((values_shape[0], self.hops, values_shape[-1]),
                 (values_shape[0], self.hops, values_shape[1]))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "units": self.units, "hops": self.hops, "penalty": self.penalty,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        })
-        return config

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from zoo import attention as attention_lib
+from zoo.attention.base_attention import ArgumentConfig
 
 
 def sinusoidal_positions(positions, dim):
@@ -22,7 +23,7 @@ def sinusoidal_positions(positions, dim):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class PositionalEmbedding(keras.layers.Layer):
+class PositionalEmbedding(ArgumentConfig, keras.layers.Layer):
     """Token embedding × √d plus sinusoidal position encoding, then dropout.
 
     Args:
@@ -42,9 +43,7 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def __init__(self, vocab_size, dim, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.dim = dim
-        self.dropout = dropout
+        self.keep_arguments(locals())
         self.embedding = keras.layers.Embedding(
             vocab_size, dim, name="embedding",
             embeddings_initializer=keras.initializers.RandomNormal(stddev=dim ** -0.5))
@@ -61,12 +60,6 @@ class PositionalEmbedding(keras.layers.Layer):
 
     def compute_mask(self, *args, **kwargs):
         return None
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"vocab_size": self.vocab_size, "dim": self.dim,
-                       "dropout": self.dropout})
-        return config
 
 
 class _FeedForward(keras.layers.Layer):
@@ -87,7 +80,7 @@ class _FeedForward(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TransformerEncoderLayer(keras.layers.Layer):
+class TransformerEncoderLayer(ArgumentConfig, keras.layers.Layer):
     """Pre-norm encoder layer: `x += SelfAttention(LN(x))`, `x += FFN(LN(x))`.
 
     Args:
@@ -105,10 +98,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
 
     def __init__(self, dim, num_heads, ffn_dim, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        self.dim = dim
-        self.num_heads = num_heads
-        self.ffn_dim = ffn_dim
-        self.dropout = dropout
+        self.keep_arguments(locals())
         self.attention_norm = keras.layers.LayerNormalization(epsilon=1e-6,
                                                               name="attention_norm")
         self.self_attention = attention_lib.get("multi_head", num_heads=num_heads,
@@ -134,15 +124,9 @@ class TransformerEncoderLayer(keras.layers.Layer):
     def compute_mask(self, *args, **kwargs):
         return None
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"dim": self.dim, "num_heads": self.num_heads, "ffn_dim": self.ffn_dim,
-                       "dropout": self.dropout})
-        return config
-
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TransformerDecoderLayer(keras.layers.Layer):
+class TransformerDecoderLayer(ArgumentConfig, keras.layers.Layer):
     """Pre-norm decoder layer: causal self-attention, cross-attention over the encoder
     memory, FFN, each `y += Sublayer(LN(y))`.
 
@@ -162,10 +146,7 @@ class TransformerDecoderLayer(keras.layers.Layer):
 
     def __init__(self, dim, num_heads, ffn_dim, dropout=0.1, **kwargs):
         super().__init__(**kwargs)
-        self.dim = dim
-        self.num_heads = num_heads
-        self.ffn_dim = ffn_dim
-        self.dropout = dropout
+        self.keep_arguments(locals())
         self.self_attention_norm = keras.layers.LayerNormalization(
             epsilon=1e-6, name="self_attention_norm")
         self.self_attention = attention_lib.get("multi_head", num_heads=num_heads, causal=True,
@@ -233,9 +214,3 @@ class TransformerDecoderLayer(keras.layers.Layer):
 
     def compute_mask(self, *args, **kwargs):
         return None
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"dim": self.dim, "num_heads": self.num_heads, "ffn_dim": self.ffn_dim,
-                       "dropout": self.dropout})
-        return config
