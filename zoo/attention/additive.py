@@ -1,7 +1,5 @@
 """Bahdanau (additive) attention, optionally weight-normalised."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -53,12 +51,7 @@ class AdditiveAttention(AdditiveScoreAttention):
 
     def build_score_options(self, units):
         if self.normalize:
-            self.score_gain = self.add_weight(
-                name="score_gain", shape=(),
-                initializer=keras.initializers.Constant(math.sqrt(1.0 / units)),
-            )
-            self.score_bias = self.add_weight(name="score_bias", shape=(units,),
-                                              initializer="zeros")
+            self.score_bias = self.build_weight_norm(units, "score_bias")
 
     def score_vector_value(self):
         """`v_a`, or `g · v_a / ‖v_a‖` when normalised (in the variable dtype)."""

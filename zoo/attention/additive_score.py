@@ -1,6 +1,8 @@
 """The `v_aᵀ tanh(W_q q + W_k k)` score shared by Bahdanau (additive), Luong "concat",
 location-sensitive and monotonic attention."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -56,6 +58,15 @@ class AdditiveScoreAttention(BaseAttention):
 
     def build_score_options(self, units):
         """Weights of the subclass's options, created after `v_a` (hook, default none)."""
+
+    def build_weight_norm(self, units, bias_name):
+        """The gain `g` (`score_gain`, initialised to `sqrt(1 / units)`) of a weight-normalised
+        `v_a` (see `weight_normalized`), and the bias `b` added to the hidden states, returned."""
+        self.score_gain = self.add_weight(
+            name="score_gain", shape=(),
+            initializer=keras.initializers.Constant(math.sqrt(1.0 / units)),
+        )
+        return self.add_weight(name=bias_name, shape=(units,), initializer="zeros")
 
     def hidden_states(self, query, keys):
         """`W_q q + W_k k` for every (query, key) pair: `[batch, T, S, units]` from the query

@@ -1,7 +1,5 @@
 """Monotonic attention (Raffel et al. 2017)."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -107,12 +105,7 @@ class MonotonicAttention(AdditiveScoreAttention):
 
     def build_score_options(self, units):
         if self.normalize:
-            self.score_gain = self.add_weight(
-                name="score_gain", shape=(),
-                initializer=keras.initializers.Constant(math.sqrt(1.0 / units)),
-            )
-            self.attention_bias = self.add_weight(name="attention_bias", shape=(units,),
-                                                  initializer="zeros")
+            self.attention_bias = self.build_weight_norm(units, "attention_bias")
         self.energy_bias = self.add_weight(
             name="energy_bias", shape=(),
             initializer=keras.initializers.Constant(self.score_bias_init),
