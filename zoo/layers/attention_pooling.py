@@ -38,8 +38,11 @@ class AttentionPooling(ArgumentConfig, keras.layers.Layer):
         attention layer's (multi-head: averaged over heads), zero on padding.
 
     Example:
-    >>> layer = AttentionPooling("additive", hops=2)
-    >>> pooled, weights = layer(np.ones((2, 5, 8)))
+
+    ```python
+    layer = AttentionPooling("additive", hops=2)
+    pooled, weights = layer(np.ones((2, 5, 8)))
+    ```
     """
 
     def __init__(self, attention="luong_general", attention_options=None, hops=1,

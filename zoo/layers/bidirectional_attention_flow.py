@@ -35,9 +35,12 @@ class BidirectionalAttentionFlow(keras.layers.Layer):
         and the query-to-context weights `q2c [batch, C]`.
 
     Example:
-    >>> layer = BidirectionalAttentionFlow()
-    >>> g, c2q, q2c = layer(np.ones((2, 7, 8)), np.ones((2, 3, 8)))
-    >>> g.shape, c2q.shape, q2c.shape   # (2, 7, 32), (2, 7, 3), (2, 7)
+
+    ```python
+    layer = BidirectionalAttentionFlow()
+    g, c2q, q2c = layer(np.ones((2, 7, 8)), np.ones((2, 3, 8)))
+    g.shape, c2q.shape, q2c.shape   # (2, 7, 32), (2, 7, 3), (2, 7)
+    ```
     """
 
     def build(self, context_shape, query_shape=None, context_mask_shape=None,

@@ -37,9 +37,11 @@ class FusedBidirectionalLSTM(ArgumentConfig, keras.layers.Layer):
         float `[batch, T, 2 * units]`: forward and backward outputs concatenated.
 
     Example:
-    >>> layer = FusedBidirectionalLSTM(8)
-    >>> layer(np.ones((2, 5, 3)), mask=np.array([[1, 1, 1, 0, 0], [1] * 5], bool)).shape
-    (2, 5, 16)
+
+    ```python
+    layer = FusedBidirectionalLSTM(8)
+    layer(np.ones((2, 5, 3)), mask=np.array([[1, 1, 1, 0, 0], [1] * 5], bool)).shape  # (2, 5, 16)
+    ```
     """
 
     def __init__(self, units, **kwargs):

@@ -23,7 +23,10 @@ class Highway(ArgumentConfig, keras.layers.Layer):
         float `[..., dim]`.
 
     Example:
-    >>> Highway(num_layers=2)(np.ones((2, 5, 8))).shape   # (2, 5, 8)
+
+    ```python
+    Highway(num_layers=2)(np.ones((2, 5, 8))).shape   # (2, 5, 8)
+    ```
     """
 
     def __init__(self, num_layers=2, **kwargs):

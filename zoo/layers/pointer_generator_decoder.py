@@ -53,10 +53,13 @@ class PointerGeneratorDecoder(ArgumentConfig, keras.layers.Layer):
         `[batch, T, S]`, `p_gen` `[batch, T]` and `coverage_loss` `[batch, T]` (per step).
 
     Example:
-    >>> decoder = PointerGeneratorDecoder(vocab_size=100, embedding_dim=8, units=16)
-    >>> out = decoder(np.ones((2, 3, 8)), np.ones((2, 5, 32)), np.ones((2, 5), bool),
-    ...               np.full((2, 5), 7), (np.ones((2, 32)), np.ones((2, 32))))
-    >>> out["log_probs"].shape   # (2, 3, 100)
+
+    ```python
+    decoder = PointerGeneratorDecoder(vocab_size=100, embedding_dim=8, units=16)
+    out = decoder(np.ones((2, 3, 8)), np.ones((2, 5, 32)), np.ones((2, 5), bool),
+                  np.full((2, 5), 7), (np.ones((2, 32)), np.ones((2, 32))))
+    out["log_probs"].shape   # (2, 3, 100)
+    ```
     """
 
     def __init__(self, vocab_size, embedding_dim=128, units=256, attention_units=None,

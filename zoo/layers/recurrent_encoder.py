@@ -31,8 +31,11 @@ class RecurrentEncoder(ArgumentConfig, keras.layers.Layer):
         to initialise a decoder layer.
 
     Example:
-    >>> encoder = RecurrentEncoder(vocab_size=100, embedding_dim=8, units=4)
-    >>> memory, mask, states = encoder(np.array([[5, 6, 0]]))
+
+    ```python
+    encoder = RecurrentEncoder(vocab_size=100, embedding_dim=8, units=4)
+    memory, mask, states = encoder(np.array([[5, 6, 0]]))
+    ```
     """
 
     def __init__(self, vocab_size, embedding_dim=256, units=256, num_layers=2,

@@ -48,9 +48,12 @@ class SentenceClassifierTower(ArgumentConfig, keras.layers.Layer):
         `(logits [batch, num_classes], weights [batch, hops, S])`; padding gets zero weight.
 
     Example:
-    >>> tower = SentenceClassifierTower(vocab_size=50, embedding_dim=8, lstm_units=4, hops=2,
-    ...                                 attention_units=4, mlp_units=8)
-    >>> logits, weights = tower(np.array([[5, 6, 7, 0]]))
+
+    ```python
+    tower = SentenceClassifierTower(vocab_size=50, embedding_dim=8, lstm_units=4, hops=2,
+                                    attention_units=4, mlp_units=8)
+    logits, weights = tower(np.array([[5, 6, 7, 0]]))
+    ```
     """
 
     def __init__(self, vocab_size, embedding_dim=300, lstm_units=256, attention=STRUCTURED,

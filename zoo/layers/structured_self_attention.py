@@ -42,8 +42,11 @@ class StructuredSelfAttention(ArgumentConfig, keras.layers.Layer):
         Padding gets exactly zero weight; a fully masked row gives zeros, never NaN.
 
     Example:
-    >>> layer = StructuredSelfAttention(units=16, hops=2, penalty=0.3)
-    >>> pooled, weights = layer(np.ones((2, 5, 8)), mask=np.array([[1, 1, 1, 0, 0]] * 2) > 0)
+
+    ```python
+    layer = StructuredSelfAttention(units=16, hops=2, penalty=0.3)
+    pooled, weights = layer(np.ones((2, 5, 8)), mask=np.array([[1, 1, 1, 0, 0]] * 2) > 0)
+    ```
     """
 
     def __init__(self, units=128, hops=4, penalty=0.0, kernel_initializer="glorot_uniform",
