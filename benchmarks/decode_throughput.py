@@ -88,11 +88,11 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
     from machine import machine_line
 
     import zoo.training  # noqa: F401
-    from export import load_for_export
     from zoo import data as data_lib
     from zoo.models import catalog
+    from zoo.tracking.loading import load_trained
 
-    keras_model, origin = load_for_export(model_source)
+    keras_model, origin = load_trained(model_source)
     config = catalog.resolve_config("luong_translator")
     sources, _ = data_lib.read_parallel(config, "test")
     workloads = {1: _workload(sources, 1, batch1_limit), 32: _workload(sources, 32, None)}

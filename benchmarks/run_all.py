@@ -35,9 +35,9 @@ def _run(*arguments):
 def _has_trained_translator():
     sys.path.insert(0, str(ROOT))
     try:
-        from export import load_for_export
+        from zoo.tracking.loading import load_trained
 
-        load_for_export("luong_translator")
+        load_trained("luong_translator")
         return True
     except (ValueError, OSError):
         return False

@@ -204,9 +204,10 @@ def _tiny_translator(keras_path: str | None, workdir: Path) -> tuple[Path, float
 
 
 def _export_pair(keras_path: Path, workdir: Path):
-    from export import export_model, load_for_export
+    from export import export_model
+    from zoo.tracking.loading import load_trained
 
-    model, source = load_for_export(keras_path)
+    model, source = load_trained(keras_path)
     return model, {
         "xla": export_model(model, workdir / "xla", name=TINY_MODEL, source=source,
                             check_ops=True),

@@ -4,7 +4,6 @@ The serving modules themselves (one `tf.Module` per task) are part of the models
 `zoo.models.serving_modules`.
 """
 
-from export.loading import load_for_export
 from export.repository import next_version, publish_version
 from export.saved_model import export_model
 from zoo.models.serving_modules.translation import TranslatorServingModule
@@ -12,7 +11,6 @@ from zoo.models.serving_modules.translation import TranslatorServingModule
 __all__ = [
     "TranslatorServingModule",
     "export_model",
-    "load_for_export",
     "next_version",
     "publish_version",
 ]

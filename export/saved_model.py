@@ -22,8 +22,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from export.loading import load_for_export  # noqa: F401  (zoo.evaluation imports it from here)
+from export.op_check import DEFAULT_TF_SERVING_VERSION, check_saved_model
 from export.repository import publish_version
+from serving.tf_serving import write_models_config
+from serving.warmup import write_warmup_requests
 from zoo.models.serving_modules import (
     BATCH_BUCKETS,
     WARMUP_SOURCE_LENGTHS,
@@ -47,8 +49,6 @@ def export_model(model, model_dir="export", name=None, jit_compile=True, source=
     (`export.op_check`, against stock TF Serving >= `tf_serving_version`) must pass before the
     version is published: a failing check raises `OpCheckError` and publishes nothing; its
     summary is kept in `assets.extra/zoo_export.json` (`op_check`)."""
-    from serving.warmup import write_warmup_requests
-
     name = name or model.name
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-'")
@@ -76,8 +76,6 @@ def export_model(model, model_dir="export", name=None, jit_compile=True, source=
         if warmup:
             write_warmup_requests(path, name, warmup)
         if check_ops:
-            from export.op_check import DEFAULT_TF_SERVING_VERSION, check_saved_model
-
             report = check_saved_model(path, tf_serving_version or DEFAULT_TF_SERVING_VERSION)
             metadata["op_check"] = {
                 "tf_serving_version": report.tf_serving_version, "ok": report.ok,
@@ -86,7 +84,5 @@ def export_model(model, model_dir="export", name=None, jit_compile=True, source=
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
 
     version_dir = publish_version(write, Path(model_dir) / name)
-    from serving.tf_serving import write_models_config
-
     write_models_config(model_dir)
     return version_dir

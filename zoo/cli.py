@@ -60,9 +60,10 @@ def _cmd_cluster_local(args):
 
 
 def _cmd_export(args):
-    from export import export_model, load_for_export
+    from export import export_model
+    from zoo.tracking.loading import load_trained
 
-    model, source = load_for_export(args.source)
+    model, source = load_trained(args.source)
     path = export_model(model, args.model_dir, name=args.name, jit_compile=not args.no_xla,
                         source=source, check_ops=args.check)
     print(f"exported {path}")

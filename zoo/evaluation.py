@@ -19,6 +19,7 @@ import yaml
 from zoo import tracking
 from zoo.models import catalog
 from zoo.tasks import get_task
+from zoo.tracking.loading import load_trained
 
 METADATA = Path("assets.extra") / "zoo_export.json"
 
@@ -62,9 +63,7 @@ def _prefixed(split, scores):
 
 
 def _evaluate_run(source, split, limit, overrides, log):
-    from export.saved_model import load_for_export
-
-    model, origin = load_for_export(source)
+    model, origin = load_trained(source)
     run_id = origin.get("run_id")
     config = _run_config(run_id) if run_id else None
     if config is None:

@@ -263,7 +263,6 @@ def validate(config: dict) -> None:
                           f"({config['beam_width']})")
     if "word_vector_corpora" in config:
         _validate_corpora(config["word_vector_corpora"])
-    _validate_best_by(config)
 
 
 def _validate_corpora(corpora):
@@ -274,13 +273,3 @@ def _validate_corpora(corpora):
     if unknown:
         raise ConfigError(f"key 'word_vector_corpora': unknown {unknown}; choose from "
                           f"{sorted(CORPORA)}")
-
-
-def _validate_best_by(config):
-    # The task's headline metric: the one upward import of the options (pyproject.toml).
-    from zoo.tasks import get_task
-
-    choices = ("val_loss", f"val_{get_task(config['task']).headline}")
-    if config["best_by"] not in choices:
-        raise ConfigError(f"key 'best_by' must be one of {', '.join(choices)}, got "
-                          f"{config['best_by']!r}")

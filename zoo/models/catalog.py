@@ -19,6 +19,7 @@ from zoo import config as config_lib
 from zoo import options
 from zoo.options import Option
 from zoo.registry import Registry
+from zoo.tasks import TASKS
 
 MODELS = Registry("model", builtins=(
     "zoo.models.translator_builders",
@@ -106,7 +107,16 @@ def resolve_config(name_or_path, overrides=None):
     resolved["model"] = name
     builder.validate(resolved)
     options.validate(resolved)  # the shared keys: training, decoding, data, distribution
+    _validate_best_by(resolved)
     return resolved
+
+
+def _validate_best_by(config):
+    """`best_by` names the validation loss or the validation score of the model's task."""
+    choices = ("val_loss", f"val_{TASKS.get(config['task']).headline}")
+    if config["best_by"] not in choices:
+        raise config_lib.ConfigError(f"key 'best_by' must be one of {', '.join(choices)}, got "
+                                     f"{config['best_by']!r}")
 
 
 def build(name, tokenizer=None, **overrides):

@@ -10,20 +10,11 @@ from zoo.layers.sentence_classifier_tower import STRUCTURED
 from zoo.models.ensemble import MemberLossMixin, mean_log_probability
 from zoo.models.tokenized_model import TokenizedModel, pad_width
 from zoo.text import PAD_ID
+from zoo.text.sst_normalization import normalize_sst
+
 
 # Raw text → the lower-cased, PTB-tokenized form of SST (`it 's`, `does n't`, `great !`), with
 # core string ops only (TF Serving has them). On SST's own text it changes nothing.
-_NORMALIZATION = (
-    (r"n't\b", " n't"),
-    (r"'(s|re|ve|ll|d|m)\b", r" '\1"),
-    (r"\.\.\.", " ... "),
-    (r"([!?;:()\"])", r" \1 "),
-    (r",(\s|$)", r" ,\1"),          # not inside numbers (10,000)
-    (r"([^.\s])\.\s*$", r"\1 ."),  # the final full stop, not "mr." or "u.s."
-    (r"\s+", " "),
-)
-
-
 @keras.saving.register_keras_serializable(package="zoo")
 class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
     """Raw text → subwords → `members` attentive classifiers → class probabilities.
@@ -154,15 +145,7 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
                 "attention": ops.cast(weights, "float32")}
 
     # -- raw strings in -----------------------------------------------------------------------
-    @staticmethod
-    def normalize(texts, lowercase=True):
-        """Raw strings → SST's text form (lower-cased, punctuation and clitics split off)."""
-        texts = tf.convert_to_tensor(texts, tf.string)
-        if lowercase:
-            texts = tf.strings.lower(texts, encoding="utf-8")
-        for pattern, rewrite in _NORMALIZATION:
-            texts = tf.strings.regex_replace(texts, pattern, rewrite)
-        return tf.strings.strip(texts)
+    normalize = staticmethod(normalize_sst)
 
     def tokenize(self, texts):
         """Raw strings → RaggedTensor of subword ids, cut to `max_tokens`."""

@@ -20,10 +20,10 @@ import tensorflow as tf
 
 from zoo import metrics
 from zoo.data.sst2 import load_sst2
-from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import TASKS
 from zoo.tasks.base import PreparedData, Task, log_sample_table, text_hash
 from zoo.tasks.translation_data import BUCKET_WIDTH, bucket_boundaries
+from zoo.text.sst_normalization import normalize_sst
 from zoo.text.word_vectors import initialize_embeddings
 from zoo.viz import plot_attention
 
@@ -69,7 +69,7 @@ def split_train_valid(train_limit, valid_sentences, seed):
 
 def encode(config, tokenizer, examples):
     """Examples → (ragged subword ids cut to `max_tokens`, int labels)."""
-    texts = SentimentClassifier.normalize([e["sentence"] for e in examples],
+    texts = normalize_sst([e["sentence"] for e in examples],
                                           config["lowercase"])
     ids = tokenizer.tokenize(texts)[:, : config["max_tokens"]]
     return ids, np.array([e["label"] for e in examples], np.int32)
@@ -132,7 +132,7 @@ class SentimentTask(Task):
 
     def tokenizer_texts(self, config, examples):
         # The form the model tokenizes (SST's text is already in it; raw text is not).
-        texts = SentimentClassifier.normalize([e["sentence"] for e in examples],
+        texts = normalize_sst([e["sentence"] for e in examples],
                                               config["lowercase"])
         return [text.decode("utf-8") for text in texts.numpy()]
 
@@ -160,7 +160,7 @@ class SentimentTask(Task):
         return initialize_embeddings(
             [tower.encoder.embedding.embeddings for tower in model.towers], tokenizer,
             [e["sentence"] for e in train_examples], config,
-            normalize=lambda t: SentimentClassifier.normalize(t, config["lowercase"]))
+            normalize=lambda t: normalize_sst(t, config["lowercase"]))
 
     def loss(self, config):
         import keras

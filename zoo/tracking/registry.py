@@ -6,6 +6,8 @@ import numpy as np
 from mlflow.models import ModelSignature
 from mlflow.types.schema import Schema, TensorSpec
 
+from zoo.models.serving_modules import serving_module_class
+
 SERVING_MODEL_NAME = "serving_model"
 
 def _numpy_dtype(dtype):
@@ -74,8 +76,6 @@ def log_serving_model(model, config, run_id, jit_compile=True, client=None):
     `mlflow.pyfunc.load_model("models:/luong_translator/1").predict(np.array([...]))`.
     """
     import mlflow.tensorflow
-
-    from zoo.models.serving_modules import serving_module_class
 
     client = client or mlflow.MlflowClient()
     name = config["model"]

@@ -1,15 +1,18 @@
-"""The trained Keras model to export: from a `.keras` file, a run directory or MLflow."""
+"""A trained Keras model back from a `.keras` file, a run directory or MLflow (to export,
+evaluate or benchmark it)."""
 
 import re
 import tempfile
 from pathlib import Path
 
 import keras
+import mlflow
 
-import zoo  # noqa: F401  (registers the zoo's Keras classes for loading)
+import zoo.models  # noqa: F401  (registers the zoo's Keras classes for loading)
+from zoo.tracking import mlflow_tracking as tracking
 
 
-def load_for_export(source):
+def load_trained(source):
     """A trained Keras model and a description of where it came from.
 
     `source` is a `.keras` file, a run directory holding `model.keras`, an MLflow run id,
@@ -26,10 +29,6 @@ def load_for_export(source):
 
 
 def _load_from_mlflow(text):
-    import mlflow
-
-    from zoo import tracking
-
     tracking.configure()
     client = mlflow.MlflowClient()
     if text.startswith("models:/"):
