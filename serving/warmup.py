@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_log_pb2
 
-from serving.tensors import has_strings
+from serving.tensors import Limits, has_strings, request_to_arrays
 
 log = logging.getLogger("serving")
 
@@ -72,8 +72,6 @@ def read_warmup_requests(saved_model_dir: str | os.PathLike
 
 def replay(servable, limits=None) -> int:
     """Runs a servable's warm-up requests; returns how many. Raises on the first failure."""
-    from serving.tensors import Limits, request_to_arrays
-
     limits = limits or Limits()
     records = read_warmup_requests(servable.path)
     for index, record in enumerate(records):
