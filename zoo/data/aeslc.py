@@ -23,7 +23,7 @@ from pathlib import Path
 
 from zoo.data.errors import DataError
 from zoo.data.lines import check_limit, iter_tsv
-from zoo.data.paths import data_file
+from zoo.data.paths import split_file
 
 __all__ = ["COLUMNS", "COLUMNS_ANNOTATED", "SPLITS", "load_aeslc", "read_aeslc"]
 
@@ -67,6 +67,4 @@ def read_aeslc(path: str | os.PathLike[str], limit: int | None = None) -> list[d
 
 def load_aeslc(split: str = "train", limit: int | None = None) -> list[dict]:
     """Load an AESLC split (`"train"` or `"test"`) from `$ZOO_DATA_DIR/summarization/`."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown AESLC split {split!r}; expected one of {sorted(SPLITS)}")
-    return read_aeslc(data_file("summarization", SPLITS[split]), limit=limit)
+    return read_aeslc(split_file("AESLC", "summarization", SPLITS, split), limit=limit)

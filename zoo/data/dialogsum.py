@@ -25,7 +25,7 @@ from pathlib import Path
 
 from zoo.data.errors import DataError
 from zoo.data.lines import check_limit, iter_jsonl, require_keys, require_text
-from zoo.data.paths import data_file
+from zoo.data.paths import split_file
 
 __all__ = ["SPLITS", "load_dialogsum", "read_dialogsum"]
 
@@ -95,6 +95,4 @@ def read_dialogsum(path: str | os.PathLike[str], limit: int | None = None) -> li
 
 def load_dialogsum(split: str = "train", limit: int | None = None) -> list[dict]:
     """Load a DialogSum split (`"train"` or `"test"`) from `$ZOO_DATA_DIR/dialogsum/`."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown DialogSum split {split!r}; expected one of {sorted(SPLITS)}")
-    return read_dialogsum(data_file("dialogsum", SPLITS[split]), limit=limit)
+    return read_dialogsum(split_file("DialogSum", "dialogsum", SPLITS, split), limit=limit)

@@ -43,3 +43,11 @@ def data_file(*parts: str) -> Path:
             f"data file {path} not found under {DATA_DIR_ENV}={os.environ[DATA_DIR_ENV]!r}"
         )
     return path
+
+
+def split_file(dataset: str, directory: str, splits: dict[str, str], split: str) -> Path:
+    """The file of `split` (a key of `splits`, which maps splits to file names) under
+    `$ZOO_DATA_DIR/<directory>/`; a ValueError names the known splits of `dataset`."""
+    if split not in splits:
+        raise ValueError(f"unknown {dataset} split {split!r}; expected one of {sorted(splits)}")
+    return data_file(directory, splits[split])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from zoo.data.errors import DataError
 from zoo.data.lines import check_limit, iter_jsonl, require_keys, require_text
-from zoo.data.paths import data_file
+from zoo.data.paths import split_file
 
 __all__ = ["SPLITS", "load_squad", "read_squad"]
 
@@ -123,6 +123,4 @@ def load_squad(split: str = "train", limit: int | None = None) -> list[dict]:
 
     `"test"` is the official v1.1 dev set (10,570 questions with the official ids).
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown SQuAD split {split!r}; expected one of {sorted(SPLITS)}")
-    return read_squad(data_file("qa", SPLITS[split]), limit=limit)
+    return read_squad(split_file("SQuAD", "qa", SPLITS, split), limit=limit)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from zoo.data.errors import DataError
 from zoo.data.lines import check_limit, iter_tsv
-from zoo.data.paths import data_file
+from zoo.data.paths import split_file
 
 __all__ = ["COLUMNS", "LABELS", "SPLITS", "load_sst2", "read_sst2"]
 
@@ -55,6 +55,4 @@ def read_sst2(path: str | os.PathLike[str], limit: int | None = None) -> list[di
 
 def load_sst2(split: str = "train", limit: int | None = None) -> list[dict]:
     """Load an SST-2 split (`"train"` or `"test"`) from `$ZOO_DATA_DIR/sentiment/`."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown SST-2 split {split!r}; expected one of {sorted(SPLITS)}")
-    return read_sst2(data_file("sentiment", SPLITS[split]), limit=limit)
+    return read_sst2(split_file("SST-2", "sentiment", SPLITS, split), limit=limit)

@@ -9,7 +9,7 @@ the e-mail's.
 
 import tensorflow as tf
 
-from zoo.text import BOS_ID, EOS_ID
+from zoo.tasks.translation_data import marked_pairs
 
 
 def tokenize_documents(tokenizer, sources, targets, max_source, max_target, lowercase=True):
@@ -43,25 +43,13 @@ def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed
     shuffled stream before grouping, so a bucket's leftovers start the next pass instead of
     being dropped.
     """
-    dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
-    if shuffle:
-        dataset = dataset.shuffle(int(source_ids.nrows()), seed=seed,
-                                  reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-
-    def add_markers(source, target):
-        eos = tf.constant([EOS_ID], tf.int32)
-        bos = tf.constant([BOS_ID], tf.int32)
-        return (tf.concat([source, eos], 0), tf.concat([bos, target], 0),
-                tf.concat([target, eos], 0))
+    dataset = marked_pairs(source_ids, target_ids, shuffle, seed, repeat)
 
     def bucket(source, target_in, target_out):
         source_width, target_width = bucket_widths
         row = (tf.shape(source)[0] - 1) // source_width
         return tf.cast(row * 1024 + (tf.shape(target_in)[0] - 1) // target_width, tf.int64)
 
-    dataset = dataset.map(add_markers, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.group_by_window(
         key_func=bucket,
         reduce_func=lambda key, window: window.padded_batch(batch_size,

@@ -34,6 +34,25 @@ def bucket_boundaries(max_length, width=BUCKET_WIDTH):
     return list(range(width + 1, top + 2, width))
 
 
+def marked_pairs(source_ids, target_ids, shuffle=False, seed=0, repeat=False):
+    """`(source + EOS, BOS + target, target + EOS)` per example, shuffled and repeated if asked
+    (repeated before any bucketing, so a bucket's leftovers start the next pass)."""
+    dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
+    if shuffle:
+        dataset = dataset.shuffle(int(source_ids.nrows()), seed=seed,
+                                  reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+
+    def add_markers(source, target):
+        eos = tf.constant([EOS_ID], tf.int32)
+        bos = tf.constant([BOS_ID], tf.int32)
+        return (tf.concat([source, eos], 0), tf.concat([bos, target], 0),
+                tf.concat([target, eos], 0))
+
+    return dataset.map(add_markers, num_parallel_calls=tf.data.AUTOTUNE)
+
+
 def make_dataset(source_ids, target_ids, batch_size, shuffle=False, seed=0,
                  drop_remainder=True, bucket_width=BUCKET_WIDTH, repeat=False):
     """Batches of `({"source_ids", "target_in"}, target_out)`, bucketed by length.
@@ -46,22 +65,9 @@ def make_dataset(source_ids, target_ids, batch_size, shuffle=False, seed=0,
     ~77% for multiples of 8. `repeat` repeats the shuffled stream *before* bucketing, so a
     bucket's leftover examples start the next pass instead of being dropped.
     """
-    count = int(source_ids.nrows())
     longest = int(max(tf.reduce_max(source_ids.row_lengths()),
                       tf.reduce_max(target_ids.row_lengths()))) + 1
-    dataset = tf.data.Dataset.from_tensor_slices((source_ids, target_ids))
-    if shuffle:
-        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-
-    def add_markers(source, target):
-        eos = tf.constant([EOS_ID], tf.int32)
-        bos = tf.constant([BOS_ID], tf.int32)
-        return (tf.concat([source, eos], 0), tf.concat([bos, target], 0),
-                tf.concat([target, eos], 0))
-
-    dataset = dataset.map(add_markers, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = marked_pairs(source_ids, target_ids, shuffle, seed, repeat)
     boundaries = bucket_boundaries(longest, bucket_width)
     dataset = dataset.bucket_by_sequence_length(
         lambda source, target_in, target_out: tf.maximum(tf.shape(source)[0],
