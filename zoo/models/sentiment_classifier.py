@@ -28,18 +28,9 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
     returns is the members' mean. One member is the plain classifier.
 
     Args:
-        vocab_size: int, subword vocabulary size (id 0 is padding).
-        embedding_dim: int.
-        lstm_units: int, LSTM units per direction.
-        attention: "structured" or a name from `zoo.attention.names()`.
-        attention_options: dict, keyword arguments of the `zoo.attention` layer.
-        hops: int, attention distributions (`r`).
-        attention_units: int, `d_a` of the structured scorer.
-        penalty: float, Frobenius penalty coefficient (of each member's loss).
-        mlp_units: int, hidden units of the MLP.
-        dropout: float, dropout rate.
-        word_dropout: float, the fraction of (non-padding) tokens replaced by the unknown id
-            in training (Iyyer et al. 2015; Bowman et al. 2016), so no single word can decide.
+        vocab_size, embedding_dim, lstm_units, attention, attention_options, hops,
+            attention_units, penalty (of each member's loss), mlp_units, dropout,
+            word_dropout: each member's, as `SentenceClassifierTower` documents them.
         members: int, classifiers in the ensemble (1 = a single classifier).
         labels: list of class names (index = class id).
         max_tokens: int, texts are cut to this many subwords.
