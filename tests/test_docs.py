@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support import REPO
+
 README = REPO / "README.md"
 CONTRIBUTING = REPO / "CONTRIBUTING.md"
 DOCS = sorted((REPO / "docs").glob("*.md"))
@@ -32,7 +33,7 @@ OUTSIDE_ALLOWED = {
     # The hint of DataDirError when $ZOO_DATA_DIR is unset (behaviour, not docs), and the test
     # that asserts the hint. tests/conftest.py builds its default from REPO.parent instead.
     "zoo/data/paths.py",
-    "tests/test_data_readers.py",
+    "tests/zoo/data/test_data_readers.py",
 }
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")

@@ -12,7 +12,7 @@ Definition (Rajpurkar et al., 2016; official script of the SQuAD-explorer reposi
   (and still counts in the denominator); predictions for unknown ids are ignored.
 
 This reproduces the published dev-set numbers of the official leaderboard prediction files in
-`$ZOO_DATA_DIR/qa/reference_predictions/` (see `tests/test_metrics.py`).
+`$ZOO_DATA_DIR/qa/reference_predictions/` (see `tests/zoo/metrics/test_metrics.py`).
 """
 
 from __future__ import annotations

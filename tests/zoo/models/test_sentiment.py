@@ -15,8 +15,8 @@ import serving
 import zoo
 from export import export_model
 from export.op_check import check_saved_model
-from tests.conftest import check_word_vector_init
 from tests.layer_test_case import padding_mask, run_pooling_layer_test
+from tests.support import check_word_vector_init
 from zoo import attention as attention_lib
 from zoo.config import CONFIG_DIR, ConfigError
 from zoo.data import data_dir

@@ -15,12 +15,7 @@ from serving.batching import BatchingOptions
 from serving.model_manager import ModelManager, Servable
 from serving.tf_serving import write_models_config
 from serving.warmup import write_warmup_requests
-from tests.conftest_serving import (  # noqa: F401
-    add_version,
-    expected_translation,
-    saved_models,
-    wait_for,
-)
+from tests.serving.support import add_version, expected_translation, wait_for
 
 POLL = 0.2
 
@@ -76,7 +71,7 @@ class _Traffic:
         self.client.close()
 
 
-def test_new_version_served_without_failed_requests(saved_models, tmp_path):  # noqa: F811
+def test_new_version_served_without_failed_requests(saved_models, tmp_path):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     with start_server(tmp_path, port=0, poll_interval=POLL) as server, \
             _Traffic(server.target) as traffic, Client(server.target) as client:
@@ -95,7 +90,7 @@ def test_new_version_served_without_failed_requests(saved_models, tmp_path):  # 
     assert traffic.wrong == []
 
 
-def test_corrupt_and_half_written_versions_are_skipped(saved_models, tmp_path, caplog):  # noqa: F811
+def test_corrupt_and_half_written_versions_are_skipped(saved_models, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="serving")
     model = tmp_path / "tiny_translator"
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
@@ -130,7 +125,7 @@ def test_corrupt_and_half_written_versions_are_skipped(saved_models, tmp_path, c
         assert client.metadata("tiny_translator")["version"] == 4
 
 
-def test_models_config_labels_and_polling(saved_models, tmp_path):  # noqa: F811
+def test_models_config_labels_and_polling(saved_models, tmp_path):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     add_version(tmp_path, "tiny_qa", 1, saved_models["qa"])
     config = write_models_config(tmp_path)  # base paths /models/<name>: mapped to tmp_path
@@ -176,7 +171,7 @@ def test_models_config_labels_and_polling(saved_models, tmp_path):  # noqa: F811
         assert client.translate("tiny_translator", ["a b"]) == ["v2: b a"]
 
 
-def test_version_policies(saved_models, tmp_path):  # noqa: F811
+def test_version_policies(saved_models, tmp_path):
     for version in (1, 2, 3):
         add_version(tmp_path, "tiny_translator", version, saved_models["translator_v1"])
     config = tmp_path / "models.config"
@@ -197,7 +192,7 @@ def test_version_policies(saved_models, tmp_path):  # noqa: F811
             assert client.metadata("some")["version"] == 3
 
 
-def test_server_side_batching(saved_models, tmp_path):  # noqa: F811
+def test_server_side_batching(saved_models, tmp_path):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     options = BatchingOptions(max_batch_size=8, batch_timeout_micros=20_000,
                               num_batch_threads=1, allowed_batch_sizes=(2, 4, 8))
@@ -216,7 +211,7 @@ def test_server_side_batching(saved_models, tmp_path):  # noqa: F811
     assert scheduler.batch_elements / scheduler.batches_run > 1.5  # requests were merged
 
 
-def test_batching_parameters_file(saved_models, tmp_path):  # noqa: F811
+def test_batching_parameters_file(saved_models, tmp_path):
     from serving.tf_serving import BATCHING_PARAMETERS_FILE
 
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
@@ -236,7 +231,7 @@ class _SlowServable(Servable):
         return super().run(*args, **kwargs)
 
 
-def test_graceful_stop_finishes_in_flight_requests(saved_models, tmp_path):  # noqa: F811
+def test_graceful_stop_finishes_in_flight_requests(saved_models, tmp_path):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     server = start_server(tmp_path, port=0, poll_interval=0, loader=_SlowServable)
     client = Client(server.target, retries=0)
@@ -254,7 +249,7 @@ def test_graceful_stop_finishes_in_flight_requests(saved_models, tmp_path):  # n
     client.close()
 
 
-def test_warmup_requests_replayed_and_bad_warmup_skips_version(saved_models, tmp_path,  # noqa: F811
+def test_warmup_requests_replayed_and_bad_warmup_skips_version(saved_models, tmp_path,
                                                               caplog):
     caplog.set_level(logging.INFO, logger="serving")
     v1 = add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
@@ -270,7 +265,7 @@ def test_warmup_requests_replayed_and_bad_warmup_skips_version(saved_models, tmp
     assert any("version 1: replayed 3 warm-up requests" in m for m in messages)
 
 
-def test_bad_config_edit_keeps_the_previous_config(saved_models, tmp_path, caplog):  # noqa: F811
+def test_bad_config_edit_keeps_the_previous_config(saved_models, tmp_path, caplog):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     config = write_models_config(tmp_path, labels=None)
     manager = ModelManager(model_config_file=config, poll_interval=0, warmup=False)

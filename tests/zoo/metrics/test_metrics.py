@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sacrebleu
 
+from tests.support import REPO
 from zoo.metrics import (
     accuracy,
     corpus_bleu,
@@ -19,7 +20,7 @@ from zoo.metrics import (
     squad_em_f1,
 )
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 # Published EM / F1 of the official leaderboard prediction files on SQuAD v1.1 dev
 # ($ZOO_DATA_DIR/qa/SOURCE.md; SQuAD paper 40.0/51.0 and Wang & Jiang 67.6/76.8 round these).

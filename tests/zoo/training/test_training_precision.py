@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_TRANSLATOR, require_multi30k
+from tests.support import TINY_TRANSLATOR, require_multi30k
 from zoo.config import ConfigError
 from zoo.models import catalog
 from zoo.training.trainer import build_model

@@ -3,16 +3,15 @@ as the Keras `luong_translator` (issue 7 compares their speed; the per-step diag
 learning). torch is a `bench` extra: skipped when it is not installed."""
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import require_multi30k
+from tests.support import REPO, require_multi30k
 
 torch = pytest.importorskip("torch")
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(REPO / "benchmarks"))
 import torch_luong  # noqa: E402  (needs torch, checked above, and benchmarks/ on sys.path)
 
 TINY = {"embedding_dim": 8, "encoder_units": 8, "decoder_units": 16, "encoder_layers": 2,

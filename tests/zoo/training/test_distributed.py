@@ -15,15 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.conftest import TINY_TRANSLATOR, require_multi30k
+from tests.support import REPO, TINY_TRANSLATOR, assert_resumed_once, require_multi30k
 from zoo.training.local_cluster import tf_configs
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(900)  # a hang fails the test instead of the suite
 
 # A few optimizer steps: 2 epochs of ~10 global batches of 32 (16 per worker).
@@ -186,13 +184,7 @@ def test_a_killed_worker_stops_the_chief_and_the_run_resumes(tmp_path):
     digests = {match.group(1): match.group(2) for match in DIGEST.finditer(output)}
     assert len(digests) == 2 and len(set(digests.values())) == 1, digests
 
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    assert run.data.tags["zoo.resumes"] == "1"
-    assert run.data.tags["zoo.resumed_from_epoch"] == str(killed_after)
-    for key in EPOCH_METRICS:
-        steps = [m.step for m in client.get_metric_history(run_id, key)]
-        assert sorted(steps) == list(range(1, epochs + 1)), (key, steps)
+    assert_resumed_once(client, run_id, killed_after, epochs, EPOCH_METRICS)
     assert client.search_model_versions(f"run_id = '{run_id}'")
 
 

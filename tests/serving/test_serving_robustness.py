@@ -23,7 +23,7 @@ from serving.protos import SSLConfig
 from serving.server import WorkLimits
 from serving.tf_serving import write_models_config
 from serving.versions import parse_version
-from tests.conftest_serving import add_version, saved_models, wait_for  # noqa: F401
+from tests.serving.support import add_version, wait_for
 
 POLL = 0.1
 
@@ -63,7 +63,7 @@ def test_version_names_are_parsed_as_tf_serving_does():
         assert parse_version(junk) is None, junk
 
 
-def test_junk_version_directory_does_not_stop_polling(saved_models, tmp_path, caplog):  # noqa: F811
+def test_junk_version_directory_does_not_stop_polling(saved_models, tmp_path, caplog):
     """A directory named '²' passed str.isdigit() and raised in int(): no model loaded or
     unloaded anything again. Now it is skipped (logged once) and version 2 is served."""
     caplog.set_level(logging.WARNING, logger="serving")
@@ -84,7 +84,7 @@ def test_junk_version_directory_does_not_stop_polling(saved_models, tmp_path, ca
 
 # ------------------------------------------------------------------ availability preserving
 
-def test_last_version_keeps_serving_when_its_directory_vanishes(saved_models, tmp_path):  # noqa: F811
+def test_last_version_keeps_serving_when_its_directory_vanishes(saved_models, tmp_path):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     with start_server(tmp_path, port=0, poll_interval=POLL) as server, \
             Client(server.target, retries=0) as client:
@@ -104,7 +104,7 @@ def test_last_version_keeps_serving_when_its_directory_vanishes(saved_models, tm
         wait_for(lambda: client.translate("tiny_translator", ["a b"]) == ["v2: b a"])
 
 
-def test_failed_load_is_retried(saved_models, tmp_path):  # noqa: F811
+def test_failed_load_is_retried(saved_models, tmp_path):
     """TF Serving retries a failed load --max_num_load_retries times; we retried only when the
     version's files changed. The loader here fails its first attempt (a transient error such as
     a file system hiccup), then loads the real SavedModel."""
@@ -133,7 +133,7 @@ def test_failed_load_is_retried(saved_models, tmp_path):  # noqa: F811
 
 # ---------------------------------------------------------------------------------- health
 
-def test_health_is_not_serving_until_every_model_is_available(saved_models, tmp_path):  # noqa: F811
+def test_health_is_not_serving_until_every_model_is_available(saved_models, tmp_path):
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     (tmp_path / "tiny_qa" / "1").mkdir(parents=True)
     (tmp_path / "tiny_qa" / "1" / "saved_model.pb").write_bytes(b"not a SavedModel")
@@ -250,7 +250,7 @@ def _config(name: str, base_path: Path) -> model_server_config_pb2.ModelServerCo
     return config
 
 
-def test_reload_config_is_confined_to_the_repository(saved_models, tmp_path):  # noqa: F811
+def test_reload_config_is_confined_to_the_repository(saved_models, tmp_path):
     root, outside = tmp_path / "repo", tmp_path / "outside"
     add_version(root, "tiny_translator", 1, saved_models["translator_v1"])
     add_version(outside, "planted", 1, saved_models["translator_v2"])
@@ -318,7 +318,7 @@ def _certificates(directory: Path) -> dict[str, str]:
             "client_key": key_pem(client_key), "client_cert": client}
 
 
-def test_tls_and_mutual_tls(saved_models, tmp_path):  # noqa: F811
+def test_tls_and_mutual_tls(saved_models, tmp_path):
     pem = _certificates(tmp_path)
     add_version(tmp_path / "repo", "tiny_translator", 1, saved_models["translator_v1"])
     ssl = SSLConfig(server_key=pem["server_key"], server_cert=pem["server_cert"])

@@ -14,7 +14,7 @@ import serving
 import zoo
 from export import export_model
 from export.op_check import check_saved_model
-from tests.conftest import check_word_vector_init
+from tests.support import check_word_vector_init
 from zoo.config import ConfigError
 from zoo.data import data_dir
 from zoo.layers.pointer_generator_decoder import scatter_onto_vocabulary

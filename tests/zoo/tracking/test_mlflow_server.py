@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import TINY_TRANSLATOR, require_multi30k
+from tests.support import TINY_TRANSLATOR, require_multi30k
 from zoo import tracking
 from zoo.tracking.servers import MlflowServer
 

@@ -6,7 +6,7 @@ import os
 import mlflow
 import pytest
 
-from tests.conftest import TINY_TRANSLATOR, require_multi30k
+from tests.support import TINY_TRANSLATOR, require_multi30k
 from zoo import tracking
 from zoo.tracking.servers import LocalPostgres, MlflowServer, postgres_binaries
 

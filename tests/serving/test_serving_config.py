@@ -24,9 +24,8 @@ from serving.tf_serving import (
     read_models_config,
     write_models_config,
 )
-from tests.conftest_serving import add_version, saved_models  # noqa: F401
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.serving.support import add_version
+from tests.support import REPO
 
 
 def _fake_version(root: Path, model: str, version: int, complete: bool = True) -> None:
@@ -180,18 +179,18 @@ def _read_until(stream, marker: str, timeout: float, sink: list) -> str | None:
     return found[0] if found else None
 
 
-def test_cli_process_serves_and_stops_on_sigterm(saved_models, tmp_path):  # noqa: F811
+def test_cli_process_serves_and_stops_on_sigterm(saved_models, tmp_path):
     from serving import Client
 
     add_version(tmp_path, "tiny_translator", 1, saved_models["translator_v1"])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]), "TF_CPP_MIN_LOG_LEVEL": "2"}
+        [str(REPO), os.environ.get("PYTHONPATH", "")]), "TF_CPP_MIN_LOG_LEVEL": "2"}
     log_path = tmp_path / "server.log"  # a file, not a pipe: a full pipe would block the server
     log_file = open(log_path, "w")  # noqa: SIM115 - closed in finally
     process = subprocess.Popen(
         [sys.executable, "-m", "serving.server", str(tmp_path), "--port", "0",
          "--file_system_poll_wait_seconds", "0.5"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=log_file, text=True)
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log_file, text=True)
     out: list[str] = []
     try:
         line = _read_until(process.stdout, "serving on", 90, out)

@@ -1,10 +1,10 @@
 """The README's attention table documents exactly the registered layers."""
 
-import pathlib
 
 import zoo
+from tests.support import REPO
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README = REPO / "README.md"
 START, END = "<!-- attention-table:start -->", "<!-- attention-table:end -->"
 
 

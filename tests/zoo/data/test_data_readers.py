@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
 from zoo.data.aeslc import load_aeslc, read_aeslc
 from zoo.data.dialogsum import load_dialogsum, read_dialogsum
 from zoo.data.errors import DataDirError, DataError
@@ -15,7 +16,6 @@ from zoo.data.paths import data_dir
 from zoo.data.squad import load_squad, read_squad
 from zoo.data.sst2 import load_sst2, read_sst2
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 

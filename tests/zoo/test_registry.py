@@ -39,7 +39,7 @@ def test_a_name_is_registered_once():
 
 def test_builtins_load_on_first_lookup(tmp_path, monkeypatch):
     (tmp_path / "zoo_test_plugin.py").write_text(
-        "from tests.test_registry import LAZY\n"
+        "from tests.zoo.test_registry import LAZY\n"
         "@LAZY.register('plugged')\nclass Plugged: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert "zoo_test_plugin" not in sys.modules

@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
 
 from serving import Client, ServingError, start_server
 from serving.tensors import Limits
-from tests.conftest_serving import add_version, expected_translation, saved_models  # noqa: F401
+from tests.serving.support import add_version, expected_translation
 
 MAX_BATCH = 16
 MAX_STRING = 4096
@@ -37,7 +37,7 @@ FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 
 @pytest.fixture(scope="module")
-def server(saved_models, tmp_path_factory):  # noqa: F811
+def server(saved_models, tmp_path_factory):
     root = tmp_path_factory.mktemp("repo")
     add_version(root, "tiny_translator", 1, saved_models["translator_v1"])
     add_version(root, "tiny_qa", 3, saved_models["qa"])

@@ -9,15 +9,19 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import mlflow
 import pytest
 
-from tests.conftest import TINY_TRANSLATOR, require_multi30k
-from tests.test_mlflow_resume import _latest_checkpoint, _zoo, start_training
+from tests.support import (
+    REPO,
+    TINY_TRANSLATOR,
+    latest_checkpoint,
+    require_multi30k,
+    start_training,
+    zoo_command,
+)
 
-REPO = Path(__file__).resolve().parent.parent
 EPOCHS = 2
 SIGNAL_TRANSLATOR = TINY_TRANSLATOR | {"epochs": EPOCHS, "train_limit": 640,
                                        "jit_compile": False}
@@ -62,7 +66,7 @@ def _wait_for_first_checkpoint(process, output, log_path):
     while True:
         assert process.poll() is None, log_path.read_text()[-3000:]
         assert time.monotonic() < deadline, "no epoch checkpoint in 10 minutes"
-        run_id, epoch = _latest_checkpoint(output)
+        run_id, epoch = latest_checkpoint(output)
         if epoch >= 1:
             return run_id
         time.sleep(0.05)
@@ -76,7 +80,7 @@ def test_sigterm_marks_the_run_killed_and_keeps_the_checkpoint(stopped_run):
     run = mlflow.MlflowClient(environment["MLFLOW_TRACKING_URI"]).get_run(run_id)
     assert run.info.status == "KILLED"
     checkpoints = output / run_id / "checkpoints"
-    epoch = _latest_checkpoint(output)[1]
+    epoch = latest_checkpoint(output)[1]
     assert epoch == 1, "the training went on after the signal"
     assert (checkpoints / f"epoch-{epoch:04d}" / "state.weights.h5").is_file()
     assert not [p.name for p in checkpoints.iterdir() if ".tmp-" in p.name]
@@ -92,7 +96,7 @@ def test_resume_is_refused_while_a_live_process_holds_the_run(stopped_run, tmp_p
         (run_dir / run_lock.LOCK_NAME).write_text(json.dumps(identity))
         before = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*"))
         refused = subprocess.run(
-            _zoo("train", "--resume", run_id, "--output-dir", str(output)), cwd=tmp_path,
+            zoo_command("train", "--resume", run_id, "--output-dir", str(output)), cwd=tmp_path,
             env=environment, capture_output=True, text=True, timeout=300, check=False)
     finally:
         holder.kill()
@@ -111,10 +115,10 @@ def test_resume_is_refused_while_a_live_process_holds_the_run(stopped_run, tmp_p
 
 def test_resume_takes_over_a_dead_holders_lock_and_finishes_the_run(stopped_run, tmp_path):
     environment, output, run_id, _, _ = stopped_run
-    epoch = _latest_checkpoint(output)[1]
+    epoch = latest_checkpoint(output)[1]
     (output / run_id / run_lock.LOCK_NAME).write_text(json.dumps(_dead_identity()))
     resumed = subprocess.run(
-        _zoo("train", "--resume", run_id, "--output-dir", str(output)), cwd=tmp_path,
+        zoo_command("train", "--resume", run_id, "--output-dir", str(output)), cwd=tmp_path,
         env=environment, capture_output=True, text=True, timeout=900, check=False)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "taking over from pid" in resumed.stdout

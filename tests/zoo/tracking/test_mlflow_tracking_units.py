@@ -10,7 +10,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from tests.conftest import require_multi30k
+from tests.support import require_multi30k
 from zoo import tracking
 from zoo.config import ConfigError
 from zoo.training.callbacks import EpochTracker, RunCheckpoint
