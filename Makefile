@@ -23,13 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
-# The rule set is [tool.ruff.lint] and the package layers [tool.importlinter] in pyproject.toml.
-# Each further check of the code's habits (the config-doc check, a type check of the public API)
-# is one more line here; .ci/run calls `make lint` before `make test`.
+# ruff's rule set [tool.ruff.lint], the package layers [tool.importlinter] and the type check of
+# the public API [tool.mypy] are in pyproject.toml; docs/configuration.md must match zoo.options.
+# .ci/run calls `make lint` before `make test`.
 lint: $(STAMP)
 	$(BIN)/ruff check zoo export serving tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m zoo.config_docs --check
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

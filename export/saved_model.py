@@ -17,9 +17,13 @@ staged SavedModel must pass `export.op_check.check_saved_model` before it is pub
 """
 
 import json
+import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+import keras
 import tensorflow as tf
 
 from export.op_check import DEFAULT_TF_SERVING_VERSION, check_saved_model
@@ -36,10 +40,13 @@ from zoo.models.serving_modules import (
 METADATA_FILE = "zoo_export.json"
 
 
-def export_model(model, model_dir="export", name=None, jit_compile=True, source=None,
-                 task=None, batch_buckets=BATCH_BUCKETS, warmup_batch_sizes=None,
-                 warmup_lengths=WARMUP_SOURCE_LENGTHS, check_ops=False,
-                 tf_serving_version=None):
+def export_model(model: keras.Model, model_dir: str | os.PathLike = "export",
+                 name: str | None = None, jit_compile: bool = True,
+                 source: dict[str, Any] | None = None, task: str | None = None,
+                 batch_buckets: Sequence[int] = BATCH_BUCKETS,
+                 warmup_batch_sizes: Sequence[int] | None = None,
+                 warmup_lengths: Sequence[int] = WARMUP_SOURCE_LENGTHS, check_ops: bool = False,
+                 tf_serving_version: str | None = None) -> Path:
     """Write `model` as the next version of `<model_dir>/<name>/`, atomically; refresh
     `<model_dir>/models.config`. Returns the version directory.
 

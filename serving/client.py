@@ -146,8 +146,9 @@ class Client:
         self.max_backoff = max_backoff
         self.retry_codes = frozenset(retry_codes)
         self._owns_channel = channel is None
-        options = [("grpc.max_send_message_length", max_message_size),
-                   ("grpc.max_receive_message_length", max_message_size)]
+        options: list[tuple[str, int | str]] = [
+            ("grpc.max_send_message_length", max_message_size),
+            ("grpc.max_receive_message_length", max_message_size)]
         if server_name:
             options.append(("grpc.ssl_target_name_override", server_name))
         if credentials is None and (root_certificates or private_key or certificate_chain):

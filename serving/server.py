@@ -31,7 +31,7 @@ import sys
 import threading
 from concurrent import futures
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import grpc
 import numpy as np
@@ -419,11 +419,11 @@ def start_server(model_root: str | os.PathLike | None = None,
         if version_dirs(root, report=False):  # the root is itself one model's base path
             model_base_path, model_root = root, None
             model_name = model_name or root.resolve().name
-    manager_kwargs = {"model_root": model_root, "model_config_file": model_config_file,
-                      "model_name": model_name, "model_base_path": model_base_path,
-                      "poll_interval": poll_interval, "warmup": enable_model_warmup,
-                      "max_num_load_retries": max_num_load_retries,
-                      "load_retry_interval": load_retry_interval}
+    manager_kwargs: dict[str, Any] = {
+        "model_root": model_root, "model_config_file": model_config_file,
+        "model_name": model_name, "model_base_path": model_base_path,
+        "poll_interval": poll_interval, "warmup": enable_model_warmup,
+        "max_num_load_retries": max_num_load_retries, "load_retry_interval": load_retry_interval}
     if model_base_path_prefix:
         manager_kwargs["reload_roots"] = ([model_base_path_prefix]
                                           if isinstance(model_base_path_prefix, (str, Path))

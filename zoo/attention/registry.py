@@ -4,6 +4,9 @@ The catalog is a `zoo.registry.Registry`; the built-in layers are the modules in
 `builtins`, one per layer, named after it.
 """
 
+from typing import Any
+
+from zoo.attention.base_attention import BaseAttention
 from zoo.registry import Registry
 
 ATTENTIONS = Registry("attention", builtins=(
@@ -25,6 +28,6 @@ names = ATTENTIONS.names  # sorted names of every registered attention layer
 get_class = ATTENTIONS.get  # the class registered as `name`
 
 
-def get(name, /, **kwargs):
+def get(name: str, /, **kwargs: Any) -> BaseAttention:
     """Instantiate the attention layer registered as `name` with `kwargs`."""
     return ATTENTIONS.create(name, **kwargs)

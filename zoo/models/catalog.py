@@ -13,13 +13,18 @@ model = zoo.build("luong_translator", epochs=1)
 ```
 """
 
-from typing import ClassVar
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import keras
 
 from zoo import config as config_lib
 from zoo import options
 from zoo.options import Option
 from zoo.registry import Registry
 from zoo.tasks import TASKS
+from zoo.text import SubwordTokenizer
 
 MODELS = Registry("model", builtins=(
     "zoo.models.translator_builders",
@@ -65,17 +70,18 @@ class ModelBuilder:
         raise NotImplementedError
 
 
-def list_models():
+def list_models() -> list[str]:
     """Sorted names of every registered model."""
     return MODELS.names()
 
 
-def get_builder(name):
+def get_builder(name: str) -> type[ModelBuilder]:
     """The builder class registered as `name`; a ValueError names close and known ones."""
     return MODELS.get(name)
 
 
-def resolve_config(name_or_path, overrides=None):
+def resolve_config(name_or_path: str | os.PathLike,
+                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The full config of a model: its defaults ← `configs/<name>.yaml` ← `overrides`.
 
     Args:
@@ -97,7 +103,7 @@ def resolve_config(name_or_path, overrides=None):
             raise config_lib.ConfigError(f"{path}: missing key 'model' (the builder's name)")
         name = file_config["model"]
     else:
-        name = name_or_path
+        name = str(name_or_path)
         path = config_lib.CONFIG_DIR / f"{name}.yaml"
         get_builder(name)
         file_config = config_lib.load_yaml(path) if path.exists() else {"model": name}
@@ -119,7 +125,7 @@ def _validate_best_by(config):
                                      f"{config['best_by']!r}")
 
 
-def build(name, tokenizer=None, **overrides):
+def build(name: str, tokenizer: SubwordTokenizer | None = None, **overrides: Any) -> keras.Model:
     """Build the registered model `name`, its YAML config merged with `overrides`."""
     config = resolve_config(name, overrides)
     return get_builder(config["model"]).build(config, tokenizer=tokenizer)

@@ -7,7 +7,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import keras
 import mlflow
@@ -57,7 +59,10 @@ def configure_threads(config):
         pass  # the runtime is already initialised in this process; keep its setting
 
 
-def train(config_or_name=None, overrides=None, output_dir=RUNS_DIR, verbose=1, resume=None):
+def train(config_or_name: str | os.PathLike | None = None,
+          overrides: Mapping[str, Any] | None = None,
+          output_dir: str | os.PathLike = RUNS_DIR, verbose: int = 1,
+          resume: str | None = None) -> TrainingResult:
     """Train the model a config names; every step tracked in one MLflow run.
 
     Args:
