@@ -10,7 +10,7 @@ Each measurement is one training-mode call plus the gradients of a scalar loss w
 to the layer's weights, the query and the values; the figure is the median over `--repeats`
 timed runs after `--warmup` untimed ones, eager and compiled runs alternating (the first
 `jit_compile` run, which compiles, is reported separately as `compile_s`). Results go to
-``benchmarks/results/attention_layers.json``.
+`benchmarks/results/attention_layers.json`.
 
     python benchmarks/attention_layers.py
     python benchmarks/attention_layers.py --repeats 20 --layers additive multi_head

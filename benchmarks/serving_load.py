@@ -1,21 +1,21 @@
 """Load test of the gRPC model server: 1, 8 and 32 concurrent clients, batching off and on.
 
-The server (``python -m serving.server``) runs in its own process; each client is a thread in a
-closed loop (send one request, wait for the answer, send the next) using ``serving.Client``.
+The server (`python -m serving.server`) runs in its own process; each client is a thread in a
+closed loop (send one request, wait for the answer, send the next) using `serving.Client`.
 For every (batching, concurrency) pair it warms up, then measures for a fixed time: requests/s,
-p50/p90/p99 latency and errors. Results go to ``benchmarks/results/serving_load.json``.
+p50/p90/p99 latency and errors. Results go to `benchmarks/results/serving_load.json`.
 
     python benchmarks/serving_load.py                       # builds the tiny translator fixture
     python benchmarks/serving_load.py export/luong_translator/3 --model luong_translator
     python benchmarks/serving_load.py --duration 10 --concurrency 1 8 32 64
     python benchmarks/serving_load.py --tiny-translator     # a real (tiny, trained) translator
 
-``--tiny-translator`` trains the tests' tiny luong_translator (or takes ``--keras model.keras``),
-exports it twice (XLA core and ``jit_compile=False``, both op-checked, with warm-up requests) and
-serves real Multi30k test sentences. It also writes ``benchmarks/results/serving_latency.json``:
+`--tiny-translator` trains the tests' tiny luong_translator (or takes `--keras model.keras`),
+exports it twice (XLA core and `jit_compile=False`, both op-checked, with warm-up requests) and
+serves real Multi30k test sentences. It also writes `benchmarks/results/serving_latency.json`:
 
 * the first request of each shape with and without the export's warm-up requests replayed at
-  load (``--enable_model_warmup``), and the server's start-up time in both cases;
+  load (`--enable_model_warmup`), and the server's start-up time in both cases;
 * batch 1 latency of an in-process call of the SavedModel signature vs the same call over gRPC;
 * greedy decoding latency of the XLA and the no-XLA export at batch 1 and 32 (in-process).
 
@@ -58,7 +58,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _prepare_repository(saved_model: str | None, model: str, workdir: Path) -> Path:
-    """A repository ``<workdir>/repo/<model>/1`` pointing at the SavedModel (or the fixture)."""
+    """A repository `<workdir>/repo/<model>/1` pointing at the SavedModel (or the fixture)."""
     repo = workdir / "repo"
     (repo / model).mkdir(parents=True)
     if saved_model is None:
@@ -175,7 +175,7 @@ def _cpu_model() -> str:
 
 
 def _multi30k_sources(limit: int = 256) -> list[str]:
-    """German sides of the Multi30k test set (``$ZOO_DATA_DIR/mt/test.tsv``: English, German)."""
+    """German sides of the Multi30k test set (`$ZOO_DATA_DIR/mt/test.tsv`: English, German)."""
     data_dir = Path(os.environ.get("ZOO_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
     path = data_dir / "mt" / "test.tsv"
     if not path.is_file():
@@ -185,7 +185,7 @@ def _multi30k_sources(limit: int = 256) -> list[str]:
 
 
 def _tiny_translator(keras_path: str | None, workdir: Path) -> tuple[Path, float | None]:
-    """A trained tiny luong_translator: ``keras_path`` or trained now with the tests' config."""
+    """A trained tiny luong_translator: `keras_path` or trained now with the tests' config."""
     if keras_path:
         return Path(keras_path), None
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{workdir / 'mlflow.db'}")

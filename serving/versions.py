@@ -1,8 +1,8 @@
 """Version directory names, read the way TF Serving's file-system source reads them.
 
 TF Serving parses a child of a model's base path with `absl::SimpleAtoi` into an int64 and
-ignores any child that does not parse (``tensorflow_serving/sources/storage_path/
-file_system_storage_path_source.cc`). Python's `str.isdigit`` is not that test: it is true
+ignores any child that does not parse (`tensorflow_serving/sources/storage_path/
+file_system_storage_path_source.cc`). Python's `str.isdigit` is not that test: it is true
 for `"²"` or `"٣"`, which `int()` then rejects or reads as a number. Everything in the zoo
 that lists versions (the server, the exporter, `models.config` writing) goes through
 `parse_version`, so one junk directory is skipped, never fatal.

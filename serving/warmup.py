@@ -1,7 +1,7 @@
 """Model warm-up files, TF Serving's format: `<version>/assets.extra/tf_serving_warmup_requests`.
 
-The file is a TFRecord of `PredictionLog` protos. ``tensorflow_model_server
---enable_model_warmup`` and `serving.server` replay the requests after loading a version and
+The file is a TFRecord of `PredictionLog` protos. `tensorflow_model_server
+--enable_model_warmup` and `serving.server` replay the requests after loading a version and
 before it serves, so the XLA compilations of the shapes they cover happen off the request path.
 A version whose warm-up requests fail is not loaded (the previous version keeps serving), as in
 TF Serving.

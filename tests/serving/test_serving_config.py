@@ -163,7 +163,7 @@ def test_package_exports_and_cli_flags(tmp_path):
 
 
 def _read_until(stream, marker: str, timeout: float, sink: list) -> str | None:
-    """Reads lines from ``stream`` in a thread until one contains ``marker``."""
+    """Reads lines from `stream` in a thread until one contains `marker`."""
     found = []
 
     def reader():

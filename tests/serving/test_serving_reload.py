@@ -25,7 +25,7 @@ class _Traffic:
 
     These tests assert that no request fails or is answered wrongly, not how fast: the deadline
     is generous so that a stall of a loaded 2-core CI machine (one request once exceeded 20 s
-    there) is not a failure, while a lost request still is. ``slowest`` is reported with them.
+    there) is not a failure, while a lost request still is. `slowest` is reported with them.
     """
 
     def __init__(self, target: str, threads: int = 3, deadline: float = 120.0, **predict_kwargs):
