@@ -31,6 +31,15 @@ class _SharedSentencepieceModel(tf_text_sentencepiece._SentencepieceModelResourc
             model=self._model, shared_name=shared_name)
 
 
+class TokenizerTexts(list):
+    """A list of training texts for `SubwordTokenizer.train` that also names the
+    `user_defined_symbols` to keep whole (a task's `tokenizer_texts` may return one)."""
+
+    def __init__(self, texts, user_defined_symbols=()):
+        super().__init__(texts)
+        self.user_defined_symbols = tuple(user_defined_symbols)
+
+
 class SubwordTokenizer(tf.Module):
     """Raw strings ⇄ subword ids, entirely with TensorFlow ops.
 
@@ -53,8 +62,15 @@ class SubwordTokenizer(tf.Module):
 
     @classmethod
     def train(cls, sentences, vocab_size=8000, model_type="bpe", character_coverage=1.0,
-              seed_sentences=2_000_000):
-        """Learn a SentencePiece model from an iterable of strings."""
+              seed_sentences=2_000_000, user_defined_symbols=()):
+        """Learn a SentencePiece model from an iterable of strings.
+
+        `user_defined_symbols`: strings always kept as one piece each (SentencePiece's option
+        of that name), e.g. the dialogue speaker tags `#Person1#:`; by default those of
+        `sentences` when it is a `TokenizerTexts` (how a task asks for them: the trainer
+        passes its `tokenizer_texts` as they are)."""
+        symbols = tuple(user_defined_symbols) or tuple(
+            getattr(sentences, "user_defined_symbols", ()))
         buffer = io.BytesIO()
         sentencepiece.SentencePieceTrainer.train(
             sentence_iterator=iter(sentences),
@@ -68,6 +84,7 @@ class SubwordTokenizer(tf.Module):
             hard_vocab_limit=False,
             num_threads=2,
             minloglevel=2,
+            **({"user_defined_symbols": list(symbols)} if symbols else {}),
         )
         return cls(buffer.getvalue())
 
