@@ -261,6 +261,15 @@ class Client:
         outputs = self.predict(model, {"text": texts}, **kwargs)
         return self._strings_out(outputs, ["summary", "summaries", "translation"])
 
+    def respond(self, model: str, histories: str | Iterable[str], **kwargs) -> list[str]:
+        """Next turns (output `response`) of dialogue `histories` (input `text`: turns
+        separated by newlines, each `#PersonN#: ...`)."""
+        histories = _as_strings(histories)
+        if not histories:
+            return []
+        outputs = self.predict(model, {"text": histories}, output_filter=["response"], **kwargs)
+        return self._strings_out(outputs, ["response"])
+
     def answer(self, model: str, questions: str | Iterable[str],
                contexts: str | Iterable[str], **kwargs) -> list[str]:
         """Answers (output `answer`) to `questions` (input `question`) over `contexts`."""

@@ -58,7 +58,8 @@ def test_the_zoo_catalogs_are_registries_with_lazy_builtins():
 
     assert {"luong_translator", "summarizer", "qa", "sentiment"} <= set(MODELS.names())
     assert MODELS.get("qa").registered_name == "qa"
-    assert task_names() == ["qa", "sentiment", "summarization", "translation"] == TASKS.names()
+    assert task_names() == ["dialogue", "qa", "sentiment", "summarization",
+                            "translation"] == TASKS.names()
     for name in task_names():
         assert get_task(name).name == name  # the MLflow experiment is the registered name
     assert STRATEGIES.names() == ["beam", "greedy"]

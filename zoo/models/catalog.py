@@ -31,6 +31,7 @@ MODELS = Registry("model", builtins=(
     "zoo.models.summarizer_builders",
     "zoo.models.qa_builders",
     "zoo.models.sentiment_builders",
+    "zoo.models.responder_builders",
 ))
 
 

@@ -22,6 +22,7 @@ TASKS = Registry("task", builtins=(
     "zoo.tasks.summarization",
     "zoo.tasks.qa",
     "zoo.tasks.sentiment",
+    "zoo.tasks.dialogue",
 ))
 
 

@@ -25,6 +25,7 @@ SERVING_MODULES = Registry("serving module", builtins=(
     "zoo.models.serving_modules.summarization",
     "zoo.models.serving_modules.qa",
     "zoo.models.serving_modules.sentiment",
+    "zoo.models.serving_modules.dialogue",
 ))
 
 

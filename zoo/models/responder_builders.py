@@ -1,0 +1,63 @@
+"""Registered dialogue builders: the responder (a recurrent encoder-decoder with Luong
+attention over the last turns) and its no-attention baseline of the same size; both on
+DialogSum's dialogues cut into (history → next turn) pairs (`zoo.tasks.dialogue`)."""
+
+from typing import ClassVar
+
+from zoo.config import ConfigError
+from zoo.models.catalog import MODELS
+from zoo.models.responder import Responder
+from zoo.models.translator_builders import RNNTranslatorBuilder
+
+DATASETS = ("dialogsum",)  # the corpora zoo.tasks.dialogue cuts into pairs
+
+
+@MODELS.register("responder")
+class ResponderBuilder(RNNTranslatorBuilder):
+    """Bi-LSTM encoder, LSTM decoder with Luong "general" attention over the history's
+    subwords; beam search with trigram blocking."""
+
+    task = "dialogue"
+    default_attention = "luong_general"
+    overrides: ClassVar[dict] = {"dataset": "dialogsum"}
+
+    @classmethod
+    def validate(cls, config):
+        super().validate(config)
+        if config["dataset"] not in DATASETS:
+            raise ConfigError(f"key 'dataset' must be one of {', '.join(DATASETS)}, got "
+                              f"{config['dataset']!r}")
+
+    @classmethod
+    def build(cls, config, tokenizer=None):
+        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
+        model = Responder(
+            vocab_size=vocab_size,
+            embedding_dim=config["embedding_dim"],
+            encoder_units=config["encoder_units"],
+            encoder_layers=config["encoder_layers"],
+            bidirectional=config["bidirectional"],
+            decoder_units=config["decoder_units"],
+            dropout=config["dropout"],
+            attention=config["attention"],
+            attention_options=config["attention_options"],
+            init_scale=config["init_scale"],
+            trigram_blocking=config["trigram_blocking"],
+            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
+            name=config["model"],
+            # the history's last subwords and EOS; the response's subwords and EOS
+            max_source_tokens=config["max_history_subwords"] + 1,
+            max_decode_steps=config["max_response_subwords"] + 1,
+            **{key: config[key] for key in ("decoding", "beam_width", "length_penalty",
+                                            "coverage_penalty", "n_best")},
+        )
+        model.build()
+        return model
+
+
+@MODELS.register("responder_no_attention")
+class ResponderNoAttention(ResponderBuilder):
+    """The same encoder-decoder without attention (Vinyals & Le 2015): the decoder starts from
+    the encoder's final states and never looks at the history again."""
+
+    default_attention = None
