@@ -28,11 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 QUALITY = RESULTS / "quality.json"
 START, END = "<!-- quality-table:start -->", "<!-- quality-table:end -->"
-TASK_MODELS = ("luong_translator", "sentiment", "qa", "summarizer", "summarizer_dialogsum")
+TASK_MODELS = ("luong_translator", "sentiment", "qa", "summarizer", "summarizer_dialogsum",
+               "responder")
 METRIC_LABELS = {"bleu": "BLEU", "chrf": "chrF", "accuracy": "accuracy %", "f1": "F1",
                  "exact_match": "EM", "rouge1": "ROUGE-1", "rouge2": "ROUGE-2",
                  "rougeL": "ROUGE-L", "f1_first_n": "F1 first 2,000",
-                 "exact_match_first_n": "EM first 2,000"}
+                 "exact_match_first_n": "EM first 2,000", "distinct1": "distinct-1",
+                 "distinct2": "distinct-2", "perplexity": "perplexity"}
 
 
 def translator_models():
