@@ -10,6 +10,7 @@
     zoo export luong_translator --model-dir export/
     zoo serve export/ --port 8500
     zoo predict --server localhost:8500 --model luong_translator "Ein Mann fährt Fahrrad."
+    zoo chat --server localhost:8500 --model responder --turns 3 --attention
     zoo demo
 """
 
@@ -34,6 +35,8 @@ def _cmd_train(args):
     from zoo.training.callbacks import Stopped
 
     overrides = dict(parse_assignment(item) for item in args.set)
+    if args.init_from:
+        overrides["init_from"] = args.init_from
     if (args.config is None) == (args.resume is None):
         print("zoo train: error: give a config, or --resume RUN_ID (not both)", file=sys.stderr)
         return 2
@@ -148,12 +151,61 @@ def _cmd_predict(args):
         for text, label, probabilities in zip(args.texts, result["label"],
                                               result["probabilities"], strict=True):
             print(f"{text}\t{label.decode('utf-8')}\t{float(max(probabilities)):.3f}")
+    elif "response" in outputs:
+        for history, response in zip(args.texts, client.respond(args.model, args.texts,
+                                                                **kwargs), strict=True):
+            print(f"{history}\t{response}")
     else:
         helper = client.summarize if "summary" in outputs else client.translate
         results = helper(args.model, args.texts, **kwargs)
         for source, output in zip(args.texts, results, strict=True):
             print(f"{source}\t{output}")
     return 0
+
+
+USER_TAG, BOT_TAG = "#Person1#:", "#Person2#:"  # the user's turns, the responder's
+
+
+def _cmd_chat(args):
+    """A conversation with a served responder: each stdin line is a turn of `#Person1#`, the
+    reply (`#Person2#`) is printed; the last `--turns` turns go with every request. An empty
+    line or EOF ends it."""
+    import serving
+    from zoo.tasks.dialogue import turn_attention
+
+    if args.turns < 1:
+        print("zoo chat: error: --turns must be positive", file=sys.stderr)
+        return 2
+    history = []
+    with serving.Client(args.server, timeout=args.timeout) as client:
+        while True:
+            if sys.stdin.isatty():
+                print(f"{USER_TAG} ", end="", file=sys.stderr, flush=True)
+            line = sys.stdin.readline()
+            if not line.strip():
+                return 0
+            history.append(f"{USER_TAG} {line.strip()}")
+            turns = history[-args.turns:]
+            outputs = client.predict(args.model, {"text": ["\n".join(turns)]},
+                                     version=args.version)
+            reply = outputs["response"][0].decode("utf-8")
+            history.append(f"{BOT_TAG} {reply}")
+            print(f"{BOT_TAG} {reply}", flush=True)
+            if args.attention:
+                _print_turn_attention(turns, outputs, turn_attention)
+
+
+def _print_turn_attention(turns, outputs, turn_attention):
+    """The sent turns by the attention the reply paid them (summed over each turn's subwords,
+    averaged over the reply's steps), most attended first."""
+    tokens = [token.decode("utf-8") for token in outputs["history_tokens"][0]]
+    steps = int(outputs["response_lengths"][0])
+    shares = turn_attention(tokens, outputs["attention"][0][:steps])[-len(turns):]
+    # the history's last len(shares) turns are in view (the first maybe cut at its start)
+    visible = turns[len(turns) - len(shares):] if shares else []
+    ranked = sorted(zip(shares, visible, strict=True), key=lambda pair: -pair[0])
+    for share, turn in ranked:
+        print(f"    attention {share:.2f}  {turn}", flush=True)
 
 
 def _cmd_demo(args):
@@ -178,6 +230,10 @@ def build_parser():
     train.add_argument("--resume", metavar="RUN_ID", default=None,
                        help="continue a killed or failed run from its last epoch checkpoint, in "
                             "the same MLflow run (no config then)")
+    train.add_argument("--init-from", metavar="SOURCE", default=None,
+                       help="fine-tune: start from a trained model's weights and tokenizer "
+                            "(a registered name, models:/NAME/VERSION, runs:/RUN_ID, a run "
+                            "directory or a .keras file); the config key init_from")
     train.set_defaults(func=_cmd_train)
 
     runs = commands.add_parser("runs", help="MLflow runs of the zoo")
@@ -236,6 +292,18 @@ def build_parser():
     predict.add_argument("--timeout", type=float, default=30.0)
     predict.set_defaults(func=_cmd_predict)
 
+    chat = commands.add_parser("chat", help="talk to a served responder over gRPC: stdin "
+                                            "lines are your turns, the replies are printed")
+    chat.add_argument("--server", default="localhost:8500")
+    chat.add_argument("--model", default="responder")
+    chat.add_argument("--turns", type=int, default=3,
+                      help="the last K turns sent with each request (its history_turns)")
+    chat.add_argument("--attention", action="store_true",
+                      help="after each reply, the turns it attended to, most first")
+    chat.add_argument("--version", type=int, default=None)
+    chat.add_argument("--timeout", type=float, default=60.0)
+    chat.set_defaults(func=_cmd_chat)
+
     cluster = commands.add_parser(
         "cluster-local", help="N strategy=multi_worker training processes on 127.0.0.1 (free "
                               "ports, one TF_CONFIG each; worker 0 is the chief)")
@@ -273,7 +341,7 @@ def main(argv=None):
                 print(f"zoo train: error: {error}", file=sys.stderr)
                 return 1
         if isinstance(error, (ConfigError, DataError, DataDirError)) or args.command in (
-                "export", "predict", "runs", "ui", "evaluate", "cluster-local"):
+                "export", "predict", "chat", "runs", "ui", "evaluate", "cluster-local"):
             print(f"zoo {args.command}: error: {error}", file=sys.stderr)
             return 2
         raise

@@ -28,7 +28,8 @@ from zoo.config import ConfigError
 from zoo.data.english_text import CORPORA
 
 TRANSLATION, SUMMARIZATION, QA, SENTIMENT = "translation", "summarization", "qa", "sentiment"
-GENERATION = (TRANSLATION, SUMMARIZATION)  # the tasks that decode text
+DIALOGUE = "dialogue"
+GENERATION = (TRANSLATION, SUMMARIZATION, DIALOGUE)  # the tasks that decode text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +104,22 @@ DATA = {
                               rule="positive"),
     "max_tokens": Option(128, "sentences are cut to this many subwords", (SENTIMENT,),
                          rule="positive"),
+    # dialogue
+    "history_turns": Option(3, "a response is conditioned on the turns before it, at most "
+                            "this many", (DIALOGUE,), rule="positive"),
+    "valid_dialogues": Option(300, "training dialogues held out for validation (all their "
+                              "pairs)", (DIALOGUE,), rule="positive"),
+    "max_history_subwords": Option(128, "histories keep their last this many subwords",
+                                   (DIALOGUE,), rule="positive"),
+    "max_response_subwords": Option(48, "responses are cut to this many subwords for training; "
+                                    "decoding stops after as many", (DIALOGUE,),
+                                    rule="positive"),
 }
 
 WORD_VECTORS = {
-    "word_vectors": Option(False, "True: embeddings start from skip-gram vectors of the "
-                           "pieces", (SUMMARIZATION, SENTIMENT)),
+    "word_vectors": Option(None, "the embeddings' start: a path, pretrained word vectors "
+                           "(GloVe, word2vec, fastText; docs/training.md); true, skip-gram "
+                           "vectors of the pieces (summarization, sentiment); null: random"),
     "word_vector_corpora": Option([], "unlabeled English the vectors also learn from (names of "
                                   "zoo.data.english_text.CORPORA)", (SUMMARIZATION, SENTIMENT)),
     "word_vector_limit": Option(None, "texts per corpus (null: all)",
@@ -120,7 +132,7 @@ WORD_VECTORS = {
 
 DECODING = {
     "max_length_ratio": Option(1.5, "decoding stops after ratio × source length + 10 steps",
-                               GENERATION),
+                               (TRANSLATION, SUMMARIZATION)),
     "decoding": Option("greedy", "what translate, the test score and zoo evaluate use "
                        "(the export serves greedy_decode)", GENERATION, choices=DECODINGS),
     "beam_width": Option(5, "hypotheses kept per sentence by beam search", GENERATION,
@@ -142,7 +154,7 @@ DECODING = {
     "max_summary_length": Option(32, "summaries stop after this many subwords",
                                  (SUMMARIZATION,), rule="positive"),
     "trigram_blocking": Option(True, "a hypothesis never repeats a trigram",
-                               (SUMMARIZATION,)),
+                               (SUMMARIZATION, DIALOGUE)),
 }
 
 TRAINING = {
@@ -158,13 +170,16 @@ TRAINING = {
     "ema_momentum": Option(0.0, "> 0: evaluate and keep the weights' moving average",
                            rule="[0, 1) (0: off)"),
     "label_smoothing": Option(0.1, "label smoothing of the cross-entropy",
-                              (TRANSLATION, SUMMARIZATION, SENTIMENT)),
+                              (TRANSLATION, SUMMARIZATION, SENTIMENT, DIALOGUE)),
     "weight_by_length": Option(False, "loss weight ∝ subwords (mean 1): sentences over "
                                "phrases", (SENTIMENT,)),
     "jit_compile": Option(False, "compile the train step with XLA"),
     "precision": Option("float32", "float32 or mixed_bfloat16 (training only; exports are "
                         "float32)"),
     "seed": Option(0, "seed of Python, NumPy, TensorFlow and the data order"),
+    "init_from": Option(None, "start from a trained model's weights and tokenizer (a name, "
+                        "models:/NAME/VERSION, runs:/RUN_ID, run directory or .keras file; "
+                        "the architecture keys must match it)"),
     "intra_op_threads": Option(0, "TensorFlow threads inside one op (0: TensorFlow's choice)"),
     "inter_op_threads": Option(0, "TensorFlow ops run at once (0: TensorFlow's choice)"),
     "best_by": Option("val_loss", "the epoch whose weights are kept, evaluated and exported: "
@@ -190,6 +205,8 @@ EVALUATION = {
                              (TRANSLATION,)),
     "val_rouge_limit": Option(500, "validation ROUGE each epoch on this many documents",
                               (SUMMARIZATION,)),
+    "val_response_limit": Option(500, "validation BLEU each epoch on this many pairs (0: "
+                                 "perplexity only)", (DIALOGUE,), rule=">= 0"),
     "eval_batch_size": Option(128, "batch size of the QA evaluation", (QA,), rule="positive"),
     "heatmaps": Option(4, "attention heatmaps logged as artifacts"),
     "samples": Option(20, "sample predictions logged as a table"),
@@ -263,6 +280,18 @@ def validate(config: dict) -> None:
                           f"({config['beam_width']})")
     if "word_vector_corpora" in config:
         _validate_corpora(config["word_vector_corpora"])
+    _validate_word_vectors(config)
+
+
+def _validate_word_vectors(config):
+    value = config.get("word_vectors")
+    if value is None or value is False or (isinstance(value, str) and value):
+        return
+    if value is True and "word_vector_corpora" in config:
+        return  # skip-gram vectors, learned by the tasks that take the word_vector_* keys
+    skip_gram = ", or true (skip-gram vectors)" if "word_vector_corpora" in config else ""
+    raise ConfigError(f"key 'word_vectors' must be a path to a vectors file, null{skip_gram}, "
+                      f"got {value!r}")
 
 
 def _validate_corpora(corpora):

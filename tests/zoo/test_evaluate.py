@@ -55,6 +55,6 @@ def test_validation_uses_val_decoding_and_the_test_split_decoding(trained_transl
 
 def test_evaluate_errors(tracking_dir, capsys):
     assert cli.main(["evaluate", "no_such_model_anywhere"]) == 2
-    assert "nothing to export for" in capsys.readouterr().err
+    assert "no trained model" in capsys.readouterr().err
     with pytest.raises(ValueError, match="split"):
         evaluate("x", split="dev")

@@ -7,6 +7,8 @@ import hashlib
 import mlflow
 import tensorflow as tf
 
+from zoo.text.word_vectors import embedding_tables, initialize_embeddings
+
 
 @dataclasses.dataclass
 class PreparedData:
@@ -58,10 +60,15 @@ class Task:
         raise NotImplementedError
 
     def initialize(self, model, config, tokenizer, train_examples):
-        """Sets initial weights before the first epoch, e.g. word vectors learned from
-        unlabeled text; returns a dict of metrics to log, or None when it left the layers'
-        own init (the default). The trainer counts its time in the run's time budget (logged
-        as `initialize_seconds`); a resumed run restores its checkpoint instead."""
+        """Sets initial weights before the first epoch; returns a dict of metrics to log, or
+        None when it left the layers' own init. The trainer counts its time in the run's time
+        budget (logged as `initialize_seconds`); a resumed run restores its checkpoint instead.
+
+        The default: with `word_vectors: <path>`, every embedding table starts from that
+        file's word vectors (`zoo.text.word_vectors`), the pieces' words taken from the
+        training texts."""
+        return initialize_embeddings(embedding_tables(model, tokenizer.vocab_size), tokenizer,
+                                     self.tokenizer_texts(config, train_examples), config)
 
     def loss(self, config):
         """The Keras loss (or dict of losses) `model.compile` gets."""

@@ -22,6 +22,7 @@ from zoo.models import catalog
 from zoo.tasks import get_task
 from zoo.text import SubwordTokenizer
 from zoo.tracking import registry
+from zoo.tracking.loading import load
 from zoo.training import distribution, run_lock, worker_sync
 from zoo.training.callbacks import (
     EpochTracker,
@@ -235,9 +236,10 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     started = time.monotonic()
     task = get_task(config["task"])
     metric_log = tracking.MetricLog.for_run(run_id) if resumed else tracking.MetricLog(run_id)
-    if tokenizer is None:
-        tokenizer = SubwordTokenizer.train(task.tokenizer_texts(config, data["train"]),
-                                           vocab_size=config["vocab_size"])
+    initial = load(config["init_from"]) if config.get("init_from") else None
+    if tokenizer is None:  # fine-tuning keeps the trained model's vocabulary
+        tokenizer = initial.tokenizer if initial is not None else SubwordTokenizer.train(
+            task.tokenizer_texts(config, data["train"]), vocab_size=config["vocab_size"])
     _save_run_setup(config, tokenizer, run_dir)
     strategy = distribution.get_strategy(config)
     prepared, model, schedule = _compile(task, config, tokenizer, data, strategy, metric_log)
@@ -246,7 +248,7 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     logged = {a.path for a in metric_log.client.list_artifacts(run_id)} if resumed else set()
     if not {"config.yaml", "tokenizer"} <= logged:  # a resumed run keeps what it logged
         _log_setup_artifacts(config, tokenizer, artifacts)
-    run_id = loop.restore_or_initialize(strategy, run_id, tokenizer, data, resumed)
+    run_id = loop.restore_or_initialize(strategy, run_id, tokenizer, data, resumed, initial)
     loop.fit(strategy, run_id, verbose)
     train_seconds = loop.budget.elapsed()
     if not distribution.is_chief(strategy):  # evaluation, model and export: the chief's
@@ -312,14 +314,18 @@ class _TrainingLoop:
         return cls(config, model, prepared, checkpoint, budget, swap_ema, tracker, task,
                    metric_log)
 
-    def restore_or_initialize(self, strategy, run_id, tokenizer, data, resumed):
-        """The last checkpoint's weights and callback state, or the task's initialisation
-        (e.g. pretrained embeddings); every worker checked to hold the same. Returns the
-        chief's run id."""
+    def restore_or_initialize(self, strategy, run_id, tokenizer, data, resumed, initial=None):
+        """The last checkpoint's weights and callback state; else the weights of `initial`
+        (`init_from`, its validation loss logged as `init_val_loss`) or the task's
+        initialisation (e.g. pretrained embeddings). Every worker is checked to hold the same.
+        Returns the chief's run id."""
         config, model, budget = self.config, self.model, self.budget
         with strategy.scope():
             state = self.checkpoint.restore(model) if resumed else None
-            if state is None:
+            if state is None and initial is not None:
+                _copy_weights(initial, model, config["init_from"])
+                self.metric_log.log({"init_val_loss": _loss(model, self.prepared.valid)})
+            elif state is None:
                 initialize_start = time.monotonic()
                 initialized = self.task.initialize(model, config, tokenizer, data["train"])
                 if initialized is not None:
@@ -361,6 +367,26 @@ class _TrainingLoop:
                            callbacks=[StopOnSignal(), self.budget, *self.swap_ema, self.tracker,
                                       *worker_sync.callbacks(strategy, self.budget)],
                            verbose=verbose, shuffle=False)
+
+
+def _copy_weights(source, model, name):
+    """`model` starts from `source`'s weights (`init_from`): same architecture, same shapes."""
+    weights = source.get_weights()
+    shapes = [tuple(w.shape) for w in weights], [tuple(v.shape) for v in model.weights]
+    if shapes[0] != shapes[1]:
+        ours, theirs = model.get_config(), source.get_config()
+        differ = sorted(key for key in ours.keys() & theirs.keys()
+                        if key not in ("name", "tokenizer", "dtype", "trainable")
+                        and ours[key] != theirs[key])
+        raise ConfigError(f"key 'init_from': the weights of {name} do not fit this config's "
+                          f"model; set the architecture keys as it has them"
+                          f"{' (' + ', '.join(differ) + ')' if differ else ''}")
+    model.set_weights(weights)
+
+
+def _loss(model, batches):
+    """The compiled loss of `model` over `batches` (no step taken)."""
+    return float(model.evaluate(batches, verbose=0, return_dict=True)["loss"])
 
 
 def _finish(task, config, loop, tokenizer, data, run_id, run_dir, artifacts, train_seconds,
