@@ -37,9 +37,11 @@ class Responder(RNNTranslator):
             `max_source_tokens`, `max_decode_steps`).
 
     Example:
-    >>> model = zoo.build("responder", vocab_size=100, embedding_dim=8, encoder_units=8,
-    ...                   decoder_units=16, encoder_layers=1)
-    >>> model.respond(["#Person1#: Hi, how can I help you?"])
+
+    ```python
+    model = zoo.load("responder")  # a trained one; zoo.build("responder") makes a new one
+    model.respond(["#Person1#: Hi, how can I help you?"])
+    ```
     """
 
     task = "dialogue"
