@@ -20,7 +20,10 @@ class SpanLoss(keras.losses.Loss):
         float scalar `−log p(start) − log p(end)`, batch mean.
 
     Example:
-    >>> SpanLoss()(np.array([[1, 2]]), np.zeros((1, 2, 4)))   # 2 · log 4
+
+    ```python
+    SpanLoss()(np.array([[1, 2]]), np.zeros((1, 2, 4)))   # 2 · log 4
+    ```
     """
 
     def __init__(self, name="span_loss", **kwargs):

@@ -60,9 +60,12 @@ class BiDAFReader(TokenizedModel, keras.Model):
         logits `[batch, 2, C]`: start (row 0) and end (row 1), −1e9 on padding.
 
     Example:
-    >>> reader = zoo.build("qa", tokenizer=tokenizer)
-    >>> reader.answer(["Who built it?"], ["It was built by Ann in 1901."])
-    [{"answer": "Ann", "start": 16, "end": 19, "score": -0.4}]
+
+    ```python
+    reader = zoo.build("qa", tokenizer=tokenizer)
+    reader.answer(["Who built it?"], ["It was built by Ann in 1901."])
+    # [{"answer": "Ann", "start": 16, "end": 19, "score": -0.4}]
+    ```
     """
 
     task = "qa"

@@ -59,9 +59,12 @@ class PointerGenerator(MemberLossMixin, Translator):
         `[batch, members, T, vocab]`, for `compute_loss` to score separately.
 
     Example:
-    >>> model = zoo.build("summarizer", vocab_size=100, embedding_dim=8, encoder_units=8,
-    ...                   decoder_units=8)
-    >>> model.summarize(["Please send me the Q3 budget before Friday."])
+
+    ```python
+    model = zoo.build("summarizer", vocab_size=100, embedding_dim=8, encoder_units=8,
+                      decoder_units=8)
+    model.summarize(["Please send me the Q3 budget before Friday."])
+    ```
     """
 
     task = "summarization"

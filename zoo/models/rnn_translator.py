@@ -39,9 +39,12 @@ class RNNTranslator(Translator):
         logits `[batch, T, vocab]` (teacher forcing).
 
     Example:
-    >>> model = zoo.build("luong_translator", vocab_size=100, embedding_dim=8, ...)
-    >>> model.translate(["Ein Mann fährt Fahrrad."])
-    >>> model.beam_decode(model.encode_texts(["Ein Mann fährt Fahrrad."]), beam_width=5)
+
+    ```python
+    model = zoo.build("luong_translator", vocab_size=100, embedding_dim=8, ...)
+    model.translate(["Ein Mann fährt Fahrrad."])
+    model.beam_decode(model.encode_texts(["Ein Mann fährt Fahrrad."]), beam_width=5)
+    ```
     """
 
     config_fields = ("vocab_size", "embedding_dim", "encoder_units", "encoder_layers",

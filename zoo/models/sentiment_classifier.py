@@ -49,8 +49,11 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
         `[batch, members, len(labels)]`, for `compute_loss` to score separately.
 
     Example:
-    >>> model = zoo.build("sentiment", tokenizer=tokenizer)
-    >>> model.predict_texts(["a gorgeous , witty film"])["labels"]
+
+    ```python
+    model = zoo.build("sentiment", tokenizer=tokenizer)
+    model.predict_texts(["a gorgeous , witty film"])["labels"]
+    ```
     """
 
     task = "sentiment"

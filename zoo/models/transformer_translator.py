@@ -37,8 +37,11 @@ class TransformerTranslator(Translator):
         logits `[batch, T, vocab]` (teacher forcing).
 
     Example:
-    >>> model = zoo.build("transformer_translator", vocab_size=100, d_model=16, ...)
-    >>> model.greedy_decode(np.array([[5, 6, 3, 0]]))["attention"]   # [1, T, 4]
+
+    ```python
+    model = zoo.build("transformer_translator", vocab_size=100, d_model=16, ...)
+    model.greedy_decode(np.array([[5, 6, 3, 0]]))["attention"]   # [1, T, 4]
+    ```
     """
 
     config_fields = ("vocab_size", "d_model", "num_layers", "num_heads", "ffn_dim", "dropout")

@@ -47,9 +47,12 @@ class SubwordTokenizer(tf.Module):
         model_proto: bytes of a trained SentencePiece model (see `SubwordTokenizer.train`).
 
     Example:
-    >>> tokenizer = SubwordTokenizer.train(["ein Mann", "a man"], vocab_size=30)
-    >>> ids = tokenizer.tokenize(tf.constant(["ein Mann"]))  # RaggedTensor of int32
-    >>> tokenizer.detokenize(ids)
+
+    ```python
+    tokenizer = SubwordTokenizer.train(["ein Mann", "a man"], vocab_size=30)
+    ids = tokenizer.tokenize(tf.constant(["ein Mann"]))  # RaggedTensor of int32
+    tokenizer.detokenize(ids)
+    ```
     """
 
     def __init__(self, model_proto):
