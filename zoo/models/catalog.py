@@ -13,8 +13,9 @@ model = zoo.build("luong_translator", epochs=1)
 ```
 """
 
+import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import keras
@@ -48,6 +49,9 @@ class ModelBuilder:
     registered_name: ClassVar[str]
     task: ClassVar[str]
     overrides: ClassVar[dict] = {}
+    model_class: ClassVar[type]
+    # Constructor arguments computed from the config, where no key of their name holds them.
+    derived: ClassVar[dict[str, Callable[[dict], Any]]] = {}
 
     @classmethod
     def architecture(cls) -> dict[str, Option]:
@@ -66,9 +70,38 @@ class ModelBuilder:
         checked by `zoo.options.validate`)."""
 
     @classmethod
+    def model_arguments(cls, config: dict, tokenizer=None) -> dict[str, Any]:
+        """`model_class`'s arguments: every config key its constructor names (architecture,
+        decoding, data), the `derived` ones, the vocabulary size and tokenizer (those of
+        `tokenizer` when given) and the registered name."""
+        takes = constructor_parameters(cls.model_class)
+        arguments = {key: value for key, value in config.items() if key in takes}
+        arguments |= {key: derive(config) for key, derive in cls.derived.items()}
+        if tokenizer is not None:
+            arguments |= {"vocab_size": tokenizer.vocab_size, "tokenizer": tokenizer.to_base64()}
+        return arguments | {"name": config["model"]}
+
+    @classmethod
     def build(cls, config: dict, tokenizer=None):
-        """The Keras model of a resolved `config` (its vocabulary from `tokenizer` if given)."""
-        raise NotImplementedError
+        """The Keras model of a resolved `config` (its vocabulary from `tokenizer` if given),
+        its weights created."""
+        model = cls.model_class(**cls.model_arguments(config, tokenizer))
+        model.build()
+        return model
+
+
+def constructor_parameters(model_class: type) -> set[str]:
+    """The names a zoo model's constructor takes, its base classes' included while each
+    passes `**kwargs` on (Keras's own `Model` arguments are not config keys)."""
+    names: set[str] = set()
+    for klass in model_class.__mro__:
+        if "__init__" not in vars(klass) or not klass.__module__.startswith("zoo."):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters.values()
+        names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break
+    return names - {"self"}
 
 
 def list_models() -> list[str]:

@@ -30,6 +30,10 @@ class BiDAFReaderBuilder(ModelBuilder):
       `end_rnn: true` costs ~30%, hidden 96 ~30%.
     """
 
+    model_class = BiDAFReader
+    # XLA has no kernel for the fused LSTM
+    derived: ClassVar[dict] = {"fused_lstm": lambda config: not config["jit_compile"]}
+
     task = "qa"
     # SQuAD v1.1 under $ZOO_DATA_DIR/qa; the official dev set is both the validation set (its
     # first `eval_limit` questions) and the test set.
@@ -78,26 +82,3 @@ class BiDAFReaderBuilder(ModelBuilder):
                               f"{config['train_limit']}")
         if not 0 <= config["dropout"] < 1:
             raise ConfigError(f"key 'dropout' must be in [0, 1), got {config['dropout']}")
-
-    @classmethod
-    def build(cls, config, tokenizer=None):
-        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
-        model = BiDAFReader(
-            vocab_size=vocab_size,
-            embedding_dim=config["embedding_dim"],
-            highway_layers=config["highway_layers"],
-            hidden_units=config["hidden_units"],
-            rnn=config["rnn"],
-            modeling_layers=config["modeling_layers"],
-            fusion_units=config["fusion_units"],
-            end_rnn=config["end_rnn"],
-            dropout=config["dropout"],
-            max_context_tokens=config["max_context_tokens"],
-            max_question_tokens=config["max_question_tokens"],
-            max_answer_tokens=config["max_answer_tokens"],
-            fused_lstm=not config["jit_compile"],  # XLA has no kernel for the fused LSTM
-            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
-            name=config["model"],
-        )
-        model.build()
-        return model

@@ -18,6 +18,11 @@ class ResponderBuilder(RNNTranslatorBuilder):
     subwords; beam search with trigram blocking."""
 
     task = "dialogue"
+    model_class = Responder
+    derived: ClassVar[dict] = {  # the history's last subwords and EOS; the reply's and EOS
+        "max_source_tokens": lambda config: config["max_history_subwords"] + 1,
+        "max_decode_steps": lambda config: config["max_response_subwords"] + 1,
+    }
     default_attention = "luong_general"
     overrides: ClassVar[dict] = {"dataset": "dialogsum"}
 
@@ -27,32 +32,6 @@ class ResponderBuilder(RNNTranslatorBuilder):
         if config["dataset"] not in DATASETS:
             raise ConfigError(f"key 'dataset' must be one of {', '.join(DATASETS)}, got "
                               f"{config['dataset']!r}")
-
-    @classmethod
-    def build(cls, config, tokenizer=None):
-        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
-        model = Responder(
-            vocab_size=vocab_size,
-            embedding_dim=config["embedding_dim"],
-            encoder_units=config["encoder_units"],
-            encoder_layers=config["encoder_layers"],
-            bidirectional=config["bidirectional"],
-            decoder_units=config["decoder_units"],
-            dropout=config["dropout"],
-            attention=config["attention"],
-            attention_options=config["attention_options"],
-            init_scale=config["init_scale"],
-            trigram_blocking=config["trigram_blocking"],
-            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
-            name=config["model"],
-            # the history's last subwords and EOS; the response's subwords and EOS
-            max_source_tokens=config["max_history_subwords"] + 1,
-            max_decode_steps=config["max_response_subwords"] + 1,
-            **{key: config[key] for key in ("decoding", "beam_width", "length_penalty",
-                                            "coverage_penalty", "n_best")},
-        )
-        model.build()
-        return model
 
 
 @MODELS.register("responder_no_attention")

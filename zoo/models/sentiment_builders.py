@@ -19,6 +19,8 @@ ATTENTION_OPTIONS = {"monotonic": {"sigmoid_noise": 1.0}}
 class SentimentBuilder(ModelBuilder):
     """Builds a `SentimentClassifier` from a flat config; subclasses pick the pooling."""
 
+    model_class = SentimentClassifier
+
     task = "sentiment"
     default_attention = STRUCTURED
     overrides: ClassVar[dict] = {
@@ -74,30 +76,6 @@ class SentimentBuilder(ModelBuilder):
         if config["dataset"] != "sst2":
             raise ConfigError(f"key 'dataset': the sentiment task reads 'sst2', got "
                               f"{config['dataset']!r}")
-
-    @classmethod
-    def build(cls, config, tokenizer=None):
-        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
-        model = SentimentClassifier(
-            vocab_size=vocab_size,
-            embedding_dim=config["embedding_dim"],
-            lstm_units=config["lstm_units"],
-            attention=config["attention"],
-            attention_options=config["attention_options"],
-            hops=config["hops"],
-            attention_units=config["attention_units"],
-            penalty=config["penalty"],
-            mlp_units=config["mlp_units"],
-            dropout=config["dropout"],
-            word_dropout=config["word_dropout"],
-            members=config["members"],
-            max_tokens=config["max_tokens"],
-            lowercase=config["lowercase"],
-            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
-            name=config["model"],
-        )
-        model.build()
-        return model
 
 
 # One builder per attention layer of the library: `sentiment_additive`, `sentiment_cosine`, ...

@@ -15,6 +15,9 @@ DATASETS = ("aeslc", "dialogsum")  # the readers of zoo.tasks.summarization.Summ
 class Summarizer(ModelBuilder):
     """Pointer-generator with coverage (See et al. 2017) on AESLC: e-mail body → subject."""
 
+    model_class = PointerGenerator
+    derived: ClassVar[dict] = {"max_source_length": lambda config: config["max_source_subwords"]}
+
     task = "summarization"
     overrides: ClassVar[dict] = {
         "dataset": "aeslc",
@@ -60,31 +63,6 @@ class Summarizer(ModelBuilder):
         for key in ("coverage_loss_weight", "label_smoothing"):
             if config[key] < 0:
                 raise ConfigError(f"key {key!r} must be >= 0, got {config[key]}")
-
-    @classmethod
-    def build(cls, config, tokenizer=None):
-        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
-        model = PointerGenerator(
-            vocab_size=vocab_size,
-            embedding_dim=config["embedding_dim"],
-            encoder_units=config["encoder_units"],
-            decoder_units=config["decoder_units"],
-            attention_units=config["attention_units"],
-            coverage=config["coverage"],
-            coverage_loss_weight=config["coverage_loss_weight"],
-            dropout=config["dropout"],
-            max_source_length=config["max_source_subwords"],
-            max_summary_length=config["max_summary_length"],
-            lowercase=config["lowercase"],
-            trigram_blocking=config["trigram_blocking"],
-            members=config["members"],
-            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
-            name=config["model"],
-            **{key: config[key] for key in ("max_length_ratio", "decoding", "beam_width",
-                                            "length_penalty", "coverage_penalty", "n_best")},
-        )
-        model.build()
-        return model
 
 
 @MODELS.register("summarizer_dialogsum")

@@ -13,21 +13,17 @@ from zoo.options import Option
 
 
 class TranslatorBuilder(ModelBuilder):
-    """What the translation builders share: the task, Multi30k, the decoding keys they pass to
-    the model (subclasses add the architecture: `architecture`, `validate`, `build`)."""
+    """What the translation builders share: the task and Multi30k (subclasses add the
+    architecture and the model class)."""
 
     task = "translation"
     overrides: ClassVar[dict] = {"dataset": "multi30k"}
 
-    @classmethod
-    def decoding_kwargs(cls, config):
-        return {key: config[key] for key in ("max_length_ratio", "decoding", "beam_width",
-                                             "length_penalty", "coverage_penalty", "n_best",
-                                             "max_source_tokens", "max_decode_steps")}
-
 
 class RNNTranslatorBuilder(TranslatorBuilder):
     """Builds an `RNNTranslator` from a flat config; subclasses pick the attention."""
+
+    model_class = RNNTranslator
 
     default_attention = "luong_general"
     default_attention_options: ClassVar[dict] = {}
@@ -65,27 +61,6 @@ class RNNTranslatorBuilder(TranslatorBuilder):
             raise ConfigError(
                 f"key 'decoder_units' ({config['decoder_units']}) must equal encoder_units × "
                 f"directions ({config['encoder_units']} × {directions})")
-
-    @classmethod
-    def build(cls, config, tokenizer=None):
-        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
-        model = RNNTranslator(
-            vocab_size=vocab_size,
-            embedding_dim=config["embedding_dim"],
-            encoder_units=config["encoder_units"],
-            encoder_layers=config["encoder_layers"],
-            bidirectional=config["bidirectional"],
-            decoder_units=config["decoder_units"],
-            dropout=config["dropout"],
-            attention=config["attention"],
-            attention_options=config["attention_options"],
-            init_scale=config["init_scale"],
-            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
-            name=config["model"],
-            **cls.decoding_kwargs(config),
-        )
-        model.build()
-        return model
 
 
 @MODELS.register("luong_translator")
@@ -183,6 +158,8 @@ class TransformerTranslatorBuilder(TranslatorBuilder):
     """A small Transformer (Vaswani et al. 2017): pre-norm encoder-decoder, multi-head self-
     and cross-attention, sinusoidal positions."""
 
+    model_class = TransformerTranslator
+
     @classmethod
     def architecture(cls):
         return {
@@ -207,23 +184,6 @@ class TransformerTranslatorBuilder(TranslatorBuilder):
         if config["d_model"] % config["num_heads"]:
             raise ConfigError(f"key 'd_model' ({config['d_model']}) must be divisible by "
                               f"num_heads ({config['num_heads']})")
-
-    @classmethod
-    def build(cls, config, tokenizer=None):
-        vocab_size = tokenizer.vocab_size if tokenizer is not None else config["vocab_size"]
-        model = TransformerTranslator(
-            vocab_size=vocab_size,
-            d_model=config["d_model"],
-            num_layers=config["num_layers"],
-            num_heads=config["num_heads"],
-            ffn_dim=config["ffn_dim"],
-            dropout=config["dropout"],
-            tokenizer=tokenizer.to_base64() if tokenizer is not None else None,
-            name=config["model"],
-            **cls.decoding_kwargs(config),
-        )
-        model.build()
-        return model
 
 
 def validate_dropout(config):
