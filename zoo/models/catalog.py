@@ -97,7 +97,7 @@ def constructor_parameters(model_class: type) -> set[str]:
     for klass in model_class.__mro__:
         if "__init__" not in vars(klass) or not klass.__module__.startswith("zoo."):
             continue
-        parameters = inspect.signature(klass.__init__).parameters.values()
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
         names |= {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         if not any(p.kind is p.VAR_KEYWORD for p in parameters):
             break
