@@ -134,7 +134,9 @@ DECODING = {
     "max_length_ratio": Option(1.5, "decoding stops after ratio × source length + 10 steps",
                                (TRANSLATION, SUMMARIZATION)),
     "decoding": Option("greedy", "what translate, the test score and zoo evaluate use "
-                       "(the export serves greedy_decode)", GENERATION, choices=DECODINGS),
+                       "(translator and summarizer exports serve greedy decoding; the "
+                       "responder's export decodes this way too)", GENERATION,
+                       choices=DECODINGS),
     "beam_width": Option(5, "hypotheses kept per sentence by beam search", GENERATION,
                          rule="positive"),
     "length_penalty": Option(0.0, "GNMT length penalty α (0: none)", GENERATION, rule=">= 0"),
