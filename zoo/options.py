@@ -73,7 +73,8 @@ DATA = {
     "dataset": Option(None, "the corpus the task reads (each model sets its own)"),
     "train_limit": Option(None, "at most this many training examples (null: all)"),
     "eval_limit": Option(None, "at most this many validation examples (null: all)"),
-    "vocab_size": Option(8000, "SentencePiece vocabulary size", rule="positive"),
+    "vocab_size": Option(8000, "vocabulary size: SentencePiece pieces, or the most frequent "
+                         "words with tokenization: word", rule="positive"),
     # translation
     "source_lang": Option("de", "source language of the Multi30k pairs", (TRANSLATION,)),
     "target_lang": Option("en", "target language of the Multi30k pairs", (TRANSLATION,)),
@@ -102,7 +103,11 @@ DATA = {
     # sentiment
     "valid_sentences": Option(500, "training sentences held out for validation", (SENTIMENT,),
                               rule="positive"),
-    "max_tokens": Option(128, "sentences are cut to this many subwords", (SENTIMENT,),
+    "tokenization": Option("subword", "subword: SentencePiece pieces; word: whitespace tokens "
+                        "looked up in a word vocabulary (unknown words: the unknown id), for "
+                        "pre-tokenized text such as SST's", (SENTIMENT,),
+                        choices=("subword", "word")),
+    "max_tokens": Option(128, "sentences are cut to this many tokens", (SENTIMENT,),
                          rule="positive"),
     # dialogue
     "history_turns": Option(3, "a response is conditioned on the turns before it, at most "

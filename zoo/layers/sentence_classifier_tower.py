@@ -14,18 +14,18 @@ STRUCTURED = "structured"
 
 @keras.saving.register_keras_serializable(package="zoo")
 class SentenceClassifierTower(ArgumentConfig, keras.layers.Layer):
-    """Subword ids → class logits and the pooling's attention weights.
+    """Token ids → class logits and the pooling's attention weights.
 
     The pooling is Lin et al. 2017's structured self-attention (`attention="structured"`: `hops`
     distributions `A = softmax(W_s2 tanh(W_s1 Hᵀ))` with the penalty `‖A Aᵀ − I‖²_F`) or any
     layer of `zoo.attention` scoring the tokens against `hops` learned queries
     (`AttentionPooling`). The `hops` pooled vectors are concatenated and classified by a ReLU
     MLP. Dropout is applied to the embeddings, the BiLSTM outputs and the MLP's hidden layer;
-    word dropout (training only) turns whole tokens into the unknown-subword id first.
+    word dropout (training only) turns whole tokens into the unknown id first.
     `SentimentClassifier` holds one tower, or several as an ensemble.
 
     Args:
-        vocab_size: int, subword vocabulary size (id 0 is padding).
+        vocab_size: int, vocabulary size (subwords or words; id 0 is padding).
         embedding_dim: int.
         lstm_units: int, LSTM units per direction.
         attention: "structured" or a name from `zoo.attention.names()`.
@@ -38,10 +38,12 @@ class SentenceClassifierTower(ArgumentConfig, keras.layers.Layer):
         dropout: float, dropout rate.
         word_dropout: float, the fraction of (non-padding) tokens replaced by the unknown id
             in training (Iyyer et al. 2015; Bowman et al. 2016), so no single word can decide.
+        embedding_dropout: float or None, the dropout rate on the embeddings (None:
+            `dropout`).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
-        ids: int `[batch, S]`, 0-padded subword ids.
+        ids: int `[batch, S]`, 0-padded token ids.
         training: bool.
 
     Returns:
@@ -58,7 +60,8 @@ class SentenceClassifierTower(ArgumentConfig, keras.layers.Layer):
 
     def __init__(self, vocab_size, embedding_dim=300, lstm_units=256, attention=STRUCTURED,
                  attention_options=None, hops=4, attention_units=128, penalty=0.3,
-                 mlp_units=512, num_classes=2, dropout=0.5, word_dropout=0.0, **kwargs):
+                 mlp_units=512, num_classes=2, dropout=0.5, word_dropout=0.0,
+                 embedding_dropout=None, **kwargs):
         super().__init__(**kwargs)
         self.keep_arguments(locals())
         self.attention_options = dict(attention_options or {})
@@ -66,7 +69,9 @@ class SentenceClassifierTower(ArgumentConfig, keras.layers.Layer):
         self.word_dropout_layer = (keras.layers.Dropout(word_dropout, name="word_dropout")
                                    if word_dropout else None)
         self.encoder = RecurrentEncoder(vocab_size, embedding_dim, lstm_units, num_layers=1,
-                                        bidirectional=True, dropout=dropout, name="encoder")
+                                        bidirectional=True, name="encoder",
+                                        dropout=dropout if embedding_dropout is None
+                                        else embedding_dropout)
         self.encoder_dropout = keras.layers.Dropout(dropout, name="encoder_dropout")
         if attention == STRUCTURED:
             if self.attention_options:

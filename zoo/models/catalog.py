@@ -25,7 +25,7 @@ from zoo import options
 from zoo.options import Option
 from zoo.registry import Registry
 from zoo.tasks import TASKS
-from zoo.text import SubwordTokenizer
+from zoo.text import SubwordTokenizer, WordTokenizer
 
 MODELS = Registry("model", builtins=(
     "zoo.models.translator_builders",
@@ -159,7 +159,8 @@ def _validate_best_by(config):
                                      f"{config['best_by']!r}")
 
 
-def build(name: str, tokenizer: SubwordTokenizer | None = None, **overrides: Any) -> keras.Model:
+def build(name: str, tokenizer: SubwordTokenizer | WordTokenizer | None = None,
+          **overrides: Any) -> keras.Model:
     """Build the registered model `name`, its YAML config merged with `overrides`."""
     config = resolve_config(name, overrides)
     return get_builder(config["model"]).build(config, tokenizer=tokenizer)

@@ -48,6 +48,8 @@ class SentimentBuilder(ModelBuilder):
             "dropout": Option(0.5, "dropout rate, in [0, 1)"),
             "word_dropout": Option(0.0, "fraction of tokens replaced by the unknown id in "
                                  "training, in [0, 1)"),
+            "embedding_dropout": Option(None, "dropout on the embeddings, in [0, 1) (null: "
+                                        "`dropout`)"),
             "members": Option(1, "> 1: a deep ensemble of that many classifiers (mean "
                               "probability)"),
         }
@@ -58,8 +60,8 @@ class SentimentBuilder(ModelBuilder):
                     "members"):
             if config[key] <= 0:
                 raise ConfigError(f"key {key!r} must be positive, got {config[key]}")
-        for key in ("dropout", "word_dropout"):
-            if not 0 <= config[key] < 1:
+        for key in ("dropout", "word_dropout", "embedding_dropout"):
+            if config[key] is not None and not 0 <= config[key] < 1:
                 raise ConfigError(f"key {key!r} must be in [0, 1), got {config[key]}")
         if not 0 <= config["label_smoothing"] < 1:
             raise ConfigError(f"key 'label_smoothing' must be in [0, 1), got "

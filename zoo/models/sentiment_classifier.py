@@ -17,7 +17,7 @@ from zoo.text.sst_normalization import normalize_sst
 # core string ops only (TF Serving has them). On SST's own text it changes nothing.
 @keras.saving.register_keras_serializable(package="zoo")
 class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
-    """Raw text → subwords → `members` attentive classifiers → class probabilities.
+    """Raw text → tokens → `members` attentive classifiers → class probabilities.
 
     Each member is a `SentenceClassifierTower` (embedding → BiLSTM → attentive pooling → MLP;
     the pooling is Lin et al. 2017's structured self-attention or any layer of
@@ -30,17 +30,18 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
     Args:
         vocab_size, embedding_dim, lstm_units, attention, attention_options, hops,
             attention_units, penalty (of each member's loss), mlp_units, dropout,
-            word_dropout: each member's, as `SentenceClassifierTower` documents them.
+            word_dropout, embedding_dropout: each member's, as `SentenceClassifierTower`
+            documents them.
         members: int, classifiers in the ensemble (1 = a single classifier).
         labels: list of class names (index = class id).
-        max_tokens: int, texts are cut to this many subwords.
+        max_tokens: int, texts are cut to this many tokens.
         lowercase: bool, lower-case raw text before tokenizing (SST is lower-cased).
-        tokenizer: optional base64 SentencePiece model (see `SubwordTokenizer`), carried in the
+        tokenizer: optional base64 saved tokenizer (`SubwordTokenizer`, `WordTokenizer`), in the
             config so a `.keras` file is a complete classifier.
         **kwargs: forwarded to `keras.Model`.
 
     Call arguments:
-        ids: int `[batch, S]`, 0-padded subword ids (`encode_texts`).
+        ids: int `[batch, S]`, 0-padded token ids (`encode_texts`).
         training: bool.
 
     Returns:
@@ -60,12 +61,13 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
     member_output_rank = 3  # [batch, members, classes] in training
     config_fields = ("vocab_size", "embedding_dim", "lstm_units", ("attention", "attention_name"),
                      "attention_options", "hops", "attention_units", "penalty", "mlp_units",
-                     "dropout", "word_dropout", "members", "labels", "max_tokens", "lowercase",
-                     ("tokenizer", "tokenizer_b64"))
+                     "dropout", "word_dropout", "embedding_dropout", "members", "labels",
+                     "max_tokens", "lowercase", ("tokenizer", "tokenizer_b64"))
 
     def __init__(self, vocab_size=8000, embedding_dim=300, lstm_units=256,
                  attention=STRUCTURED, attention_options=None, hops=4, attention_units=128,
-                 penalty=0.3, mlp_units=512, dropout=0.5, word_dropout=0.0, members=1,
+                 penalty=0.3, mlp_units=512, dropout=0.5, word_dropout=0.0,
+                 embedding_dropout=None, members=1,
                  labels=("negative", "positive"), max_tokens=128, lowercase=True,
                  tokenizer=None, **kwargs):
         super().__init__(**kwargs)
@@ -82,6 +84,7 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
         self.mlp_units = mlp_units
         self.dropout = dropout
         self.word_dropout = word_dropout
+        self.embedding_dropout = embedding_dropout
         self.members = members
         self.labels = [str(label) for label in labels]
         self.max_tokens = max_tokens
@@ -94,7 +97,7 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
             SentenceClassifierTower(
                 vocab_size, embedding_dim, lstm_units, attention, self.attention_options,
                 hops, attention_units, penalty / members, mlp_units, len(self.labels),
-                dropout, word_dropout, name=f"tower_{index}")
+                dropout, word_dropout, embedding_dropout, name=f"tower_{index}")
             for index in range(members)]
 
     def build(self, input_shape=None):
@@ -142,7 +145,7 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
     normalize = staticmethod(normalize_sst)
 
     def tokenize(self, texts):
-        """Raw strings → RaggedTensor of subword ids, cut to `max_tokens`."""
+        """Raw strings → RaggedTensor of token ids, cut to `max_tokens`."""
         self._require_tokenizer()
         ragged = self.tokenizer.tokenize(self.normalize(texts, self.lowercase))
         return ragged[:, : self.max_tokens]
@@ -157,7 +160,7 @@ class SentimentClassifier(MemberLossMixin, TokenizedModel, keras.Model):
 
         Returns a dict: `labels` (list of class names), `probabilities` (`[n, classes]`
         array), `attention` (per text a `[hops, tokens]` array) and `tokens` (per text its
-        subword strings).
+        token strings).
         """
         texts = list(texts)
         if "classify" not in self._compiled:

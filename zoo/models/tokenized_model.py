@@ -1,16 +1,17 @@
-"""What the zoo's raw-text models share: a `SubwordTokenizer` carried in the config, in-graph
+"""What the zoo's raw-text models share: a tokenizer carried in the config, in-graph
 tokenization helpers, and a config written from a list of fields."""
 
 import tensorflow as tf
 
-from zoo.text import EOS_ID, PAD_ID, SubwordTokenizer
+from zoo.text import EOS_ID, PAD_ID, tokenizer_from_base64
 
 
 class TokenizedModel:
     """Mixin of a `keras.Model` that tokenizes raw strings in its graph (translators,
     summarizers, readers, sentiment classifiers).
 
-    The tokenizer travels in the config as a base64 SentencePiece model (`tokenizer`), so a
+    The tokenizer travels in the config as base64 of its saved form (`tokenizer`: a
+    SentencePiece model, or a word vocabulary with `tokenization: word`), so a
     `.keras` file is a complete model; the model's `__init__` calls `_init_tokenizer` with it.
 
     `get_config` is Keras's base config followed by the `config_fields` of every class in the
@@ -34,12 +35,13 @@ class TokenizedModel:
     config_fields = ()
 
     def _init_tokenizer(self, tokenizer):
-        """Keep `tokenizer` (base64 SentencePiece model, or None) and the tokenizer it is."""
+        """Keep `tokenizer` (base64 saved tokenizer, or None) and the tokenizer it is."""
         self.tokenizer_b64 = tokenizer
-        self.tokenizer = SubwordTokenizer.from_base64(tokenizer) if tokenizer else None
+        self.tokenizer = tokenizer_from_base64(tokenizer) if tokenizer else None
 
     def set_tokenizer(self, tokenizer):
-        """Use `tokenizer` (a `SubwordTokenizer`) from now on, and save it with the model."""
+        """Use `tokenizer` (a `SubwordTokenizer` or `WordTokenizer`) from now on, and save it
+        with the model."""
         self.tokenizer = tokenizer
         self.tokenizer_b64 = tokenizer.to_base64()
 

@@ -1,4 +1,5 @@
-"""Text processing: in-graph subword tokenization with tensorflow-text."""
+"""Text processing: in-graph tokenization with tensorflow-text (SentencePiece subwords or
+whitespace words)."""
 
 from zoo.text.subword_tokenizer import (
     BOS_ID,
@@ -8,5 +9,15 @@ from zoo.text.subword_tokenizer import (
     SubwordTokenizer,
     TokenizerTexts,
 )
+from zoo.text.tokenizers import (
+    TOKENIZERS,
+    find_tokenizer_file,
+    tokenizer_from_base64,
+    tokenizer_from_bytes,
+    train_tokenizer,
+)
+from zoo.text.word_tokenizer import WordTokenizer
 
-__all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID", "SubwordTokenizer", "TokenizerTexts"]
+__all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "TOKENIZERS", "UNK_ID", "SubwordTokenizer",
+           "TokenizerTexts", "WordTokenizer", "find_tokenizer_file", "tokenizer_from_base64",
+           "tokenizer_from_bytes", "train_tokenizer"]

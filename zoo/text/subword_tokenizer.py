@@ -12,6 +12,7 @@ import tensorflow_text as tf_text
 from tensorflow_text.python.ops import sentencepiece_tokenizer as tf_text_sentencepiece
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+WORD_START = "\u2581"  # SentencePiece's mark of a piece that starts a word
 
 
 class _SharedSentencepieceModel(tf_text_sentencepiece._SentencepieceModelResource):
@@ -54,6 +55,8 @@ class SubwordTokenizer(tf.Module):
     tokenizer.detokenize(ids)
     ```
     """
+
+    file_name = "subword.model"  # in a run's `tokenizer/` artifacts
 
     def __init__(self, model_proto):
         super().__init__(name="subword_tokenizer")
@@ -114,7 +117,17 @@ class SubwordTokenizer(tf.Module):
     def id_to_string(self, ids):
         return self._tokenizer.id_to_string(ids)
 
-    # Serialized form: base64 text so it can live in a Keras config / MLflow artifact.
+    @staticmethod
+    def whole_word(piece):
+        """The word a piece is, when it is one from its start ("▁film" → "film"); None for a
+        piece inside a word."""
+        word = piece.removeprefix(WORD_START)
+        return word if word and word != piece else None
+
+    # Serialized form: the model proto, as base64 text in a Keras config / MLflow artifact.
+    def to_bytes(self):
+        return self.model_proto
+
     def to_base64(self):
         return base64.b64encode(self.model_proto).decode("ascii")
 

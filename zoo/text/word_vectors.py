@@ -5,8 +5,9 @@ pretrained word vectors (GloVe, word2vec, fastText).
 The pieces are the ones the model reads: texts go through the model's own normalisation and
 SentencePiece tokenizer first. From a file of word vectors, a piece gets
 
-1. if it starts a word (SentencePiece's `▁` mark), the vector of the word it spells (the
-   exact word first, else its lower-cased form), or else
+1. if it starts a word (SentencePiece's `▁` mark; every entry of a word vocabulary, `tokenization:
+   word`), the vector of the word it spells (the exact word first, else its lower-cased
+   form), or else
 2. the mean of the vectors of the words of the training texts that it is a piece of (words
    that have a vector), or else
 3. nothing: it keeps the layer's random init, as do the padding, unknown, BOS and EOS ids.
@@ -21,8 +22,6 @@ import tensorflow as tf
 
 from zoo.data.english_text import unlabeled_english
 from zoo.text.subword_tokenizer import EOS_ID
-
-WORD_START = "\u2581"  # SentencePiece's mark of a piece that starts a word
 
 TOKENIZE_CHUNK = 4096  # texts per in-graph tokenizer call
 
@@ -45,7 +44,7 @@ def train_piece_vectors(tokenizer, texts, dim, *, normalize=None, window=5, epoc
     """Skip-gram with negative sampling over `texts`' pieces.
 
     Args:
-        tokenizer: a `zoo.text.SubwordTokenizer`.
+        tokenizer: a `zoo.text.SubwordTokenizer` or `WordTokenizer`.
         texts: list of strings.
         dim: int, vector size (the model's `embedding_dim`).
         normalize: optional function of a string tensor applied before tokenizing.
@@ -102,8 +101,8 @@ def file_piece_vectors(tokenizer, keyed_vectors, texts, normalize=None):
     vectors = np.zeros((vocab, dim), np.float32)
     whole = np.zeros(vocab, bool)
     for index, piece in enumerate(pieces):
-        word = piece.removeprefix(WORD_START)
-        if index <= EOS_ID or not word or word == piece:
+        word = tokenizer.whole_word(piece)
+        if index <= EOS_ID or not word:
             continue  # padding, unknown, BOS, EOS, the bare mark, pieces inside a word
         for candidate in (word, word.lower()):
             if candidate in keyed_vectors.key_to_index:

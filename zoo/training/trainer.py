@@ -20,7 +20,7 @@ from zoo import tracking
 from zoo.config import ConfigError
 from zoo.models import catalog
 from zoo.tasks import get_task
-from zoo.text import SubwordTokenizer
+from zoo.text import find_tokenizer_file, tokenizer_from_bytes, train_tokenizer
 from zoo.tracking import registry
 from zoo.tracking.loading import load
 from zoo.training import distribution, run_lock, worker_sync
@@ -171,8 +171,10 @@ def _resume_held(client, run, run_dir, output_dir, verbose):
     # Seeding resets TensorFlow's eager context, which drops tf-text's SentencePiece resources:
     # the tokenizer must be made after it.
     keras.utils.set_random_seed(config["seed"])
-    tokenizer_file = _restore_file(client, run_id, run_dir, "tokenizer/subword.model")
-    tokenizer = SubwordTokenizer.load(tokenizer_file) if tokenizer_file else None
+    tokenizer_file = (find_tokenizer_file(run_dir / "tokenizer")
+                      or _restore_file(client, run_id, run_dir, "tokenizer/subword.model")
+                      or _restore_file(client, run_id, run_dir, "tokenizer/words.txt"))
+    tokenizer = tokenizer_from_bytes(tokenizer_file.read_bytes()) if tokenizer_file else None
     data = _read_data(config)
     expected = run.data.tags.get("zoo.dataset_hash")
     if expected and expected != data["hash"]:
@@ -238,8 +240,9 @@ def _train_in_run(config, run_id, run_dir, data, verbose, tokenizer=None, resume
     metric_log = tracking.MetricLog.for_run(run_id) if resumed else tracking.MetricLog(run_id)
     initial = load(config["init_from"]) if config.get("init_from") else None
     if tokenizer is None:  # fine-tuning keeps the trained model's vocabulary
-        tokenizer = initial.tokenizer if initial is not None else SubwordTokenizer.train(
-            task.tokenizer_texts(config, data["train"]), vocab_size=config["vocab_size"])
+        tokenizer = initial.tokenizer if initial is not None else train_tokenizer(
+            config.get("tokenization", "subword"), task.tokenizer_texts(config, data["train"]),
+            config["vocab_size"])
     _save_run_setup(config, tokenizer, run_dir)
     strategy = distribution.get_strategy(config)
     prepared, model, schedule = _compile(task, config, tokenizer, data, strategy, metric_log)
@@ -334,7 +337,7 @@ class _TrainingLoop:
                     self.metric_log.log({**initialized, "initialize_seconds": seconds})
         run_id = worker_sync.synchronize(  # every worker trains the same; the chief's run id
             strategy, run_id, model, config=config, data=data["hash"],
-            tokenizer=tokenizer.model_proto, epoch=int(state["epoch"]) if state else 0)
+            tokenizer=tokenizer.to_bytes(), epoch=int(state["epoch"]) if state else 0)
         if state is not None:
             self.initial_epoch = int(state["epoch"])
             if self.swap_ema:  # checkpointed after the swap: the average is in the model
@@ -463,7 +466,7 @@ def _save_run_setup(config, tokenizer, run_dir):
     """The run directory's own copy of the config and tokenizer, for `--resume`."""
     tokenizer_dir = run_dir / "tokenizer"
     tokenizer_dir.mkdir(parents=True, exist_ok=True)
-    for path, write in ((tokenizer_dir / "subword.model", tokenizer.save),
+    for path, write in ((tokenizer_dir / tokenizer.file_name, tokenizer.save),
                         (run_dir / "config.yaml",
                          lambda p: Path(p).write_text(yaml.safe_dump(config, sort_keys=True)))):
         if not path.exists():
@@ -483,6 +486,6 @@ def _log_setup_artifacts(config, tokenizer, directory):
     mlflow.log_artifact(str(directory / "config.yaml"))
     vocab_dir = directory / "tokenizer"
     vocab_dir.mkdir()
-    tokenizer.save(vocab_dir / "subword.model")
+    tokenizer.save(vocab_dir / tokenizer.file_name)
     tokenizer.save_vocabulary(vocab_dir / "vocabulary.txt")
     mlflow.log_artifacts(str(vocab_dir), "tokenizer")

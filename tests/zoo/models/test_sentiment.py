@@ -24,7 +24,7 @@ from zoo.layers import AttentionPooling, StructuredSelfAttention
 from zoo.layers.structured_self_attention import frobenius_penalty
 from zoo.models.sentiment_classifier import SentimentClassifier
 from zoo.tasks import get_task
-from zoo.text import UNK_ID
+from zoo.text import UNK_ID, WordTokenizer
 from zoo.training import train
 
 TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
@@ -127,8 +127,9 @@ def test_every_builder_builds_and_masks_padding(name):
 
 
 def test_ensemble_predicts_the_members_mean_and_trains_each_on_its_own_loss():
-    # dropout 0: a training call is deterministic, so the members can be re-run one by one.
-    model = zoo.build("sentiment", vocab_size=50, **{**TINY, "dropout": 0.0, "members": 3})
+    # No dropout: a training call is deterministic, so the members can be re-run one by one.
+    model = zoo.build("sentiment", vocab_size=50, **{
+        **TINY, "dropout": 0.0, "embedding_dropout": 0.0, "word_dropout": 0.0, "members": 3})
     ids = np.array([[5, 6, 7, 8, 9, 0, 0, 0], [4, 9, 0, 0, 0, 0, 0, 0]], np.int32)
     result = model.classify(ids)
     members = [tower(ids, training=False) for tower in model.towers]
@@ -265,6 +266,9 @@ def test_mlflow_run_has_accuracy_and_heatmaps(trained, tracking_dir):
     assert run.data.params["model"] == "sentiment"
     assert run.data.params["attention"] == "structured"
     assert run.data.params["precision"] == "mixed_bfloat16"  # configs/sentiment.yaml
+    assert run.data.params["tokenization"] == "word"  # configs/sentiment.yaml
+    tokenizer = {a.path for a in client.list_artifacts(trained.run_id, "tokenizer")}
+    assert tokenizer == {"tokenizer/words.txt", "tokenizer/vocabulary.txt"}
     history = client.get_metric_history(trained.run_id, "val_accuracy")
     assert [m.step for m in history] == [1, 2, 3]
     assert all(0.0 <= m.value <= 100.0 for m in history)
@@ -294,6 +298,7 @@ def test_predict_texts_and_keras_round_trip(trained):
         assert weights.shape == (2, len(tokens))
         np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-5)
     loaded = keras.saving.load_model(trained.model_path, compile=False)
+    assert isinstance(loaded.tokenizer, WordTokenizer)  # the vocabulary travels in the config
     again = loaded.predict_texts(TEXTS)
     np.testing.assert_allclose(again["probabilities"], result["probabilities"], atol=1e-6)
     assert again["tokens"] == result["tokens"] and again["labels"] == result["labels"]

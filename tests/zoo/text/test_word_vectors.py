@@ -8,8 +8,8 @@ from tests.support import TINY_TRANSLATOR
 from zoo.data import data_dir
 from zoo.data.english_text import CORPORA, unlabeled_english
 from zoo.text import SubwordTokenizer
+from zoo.text.subword_tokenizer import WORD_START
 from zoo.text.word_vectors import (
-    WORD_START,
     embedding_tables,
     initialize_embeddings,
     load_vectors_file,
