@@ -14,15 +14,13 @@ from zoo.data.dialogue_pairs import SPEAKER_TAGS, load_dialogue_pairs
 from zoo.losses import SmoothedSequenceLoss
 from zoo.tasks import TASKS
 from zoo.tasks.base import (
-    PreparedData,
     Task,
     log_sample_table,
     served_in_length_order,
     text_hash,
 )
 from zoo.tasks.sequence_outputs import apply_decoding_config, batched_translate, token_strings
-from zoo.tasks.summarization_data import make_summary_dataset
-from zoo.tasks.translation_data import BUCKET_WIDTH
+from zoo.tasks.summarization_data import make_summary_dataset, prepare_pairs
 from zoo.text import PAD_ID, TokenizerTexts
 from zoo.viz import plot_attention
 
@@ -75,19 +73,8 @@ class DialogueTask(Task):
         return TokenizerTexts([*turns, *responses], user_defined_symbols=SPEAKER_TAGS)
 
     def prepare(self, config, tokenizer, train_examples, valid_examples):
-        train_src, train_tgt = tokenize_pairs(tokenizer, *train_examples, config)
-        valid_src, valid_tgt = tokenize_pairs(tokenizer, *valid_examples, config)
-        kept = int(train_src.nrows())
-        if kept < 2 * config["batch_size"]:
-            raise ValueError(f"only {kept} training pairs: too few for batch_size="
-                             f"{config['batch_size']}; raise train_limit or lower batch_size")
-        multiple = BUCKET_WIDTH if config["jit_compile"] else 1
-        train = make_summary_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
-                                     seed=config["seed"], pad_to_multiple=multiple, repeat=True)
-        valid = make_summary_dataset(valid_src, valid_tgt, config["batch_size"],
-                                     drop_remainder=False, pad_to_multiple=multiple)
-        tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
-        return PreparedData(train, valid, max(1, kept // config["batch_size"]), tokens, kept)
+        return prepare_pairs(config, tokenize_pairs(tokenizer, *train_examples, config),
+                             tokenize_pairs(tokenizer, *valid_examples, config), "pairs")
 
     def loss(self, config):
         return SmoothedSequenceLoss(config["label_smoothing"])

@@ -10,15 +10,13 @@ from zoo.data.dialogsum import load_dialogsum
 from zoo.losses import SmoothedSequenceLoss
 from zoo.tasks import TASKS
 from zoo.tasks.base import (
-    PreparedData,
     Task,
     log_sample_table,
     served_in_length_order,
     text_hash,
 )
 from zoo.tasks.sequence_outputs import apply_decoding_config, batched_translate, token_strings
-from zoo.tasks.summarization_data import make_summary_dataset, tokenize_documents
-from zoo.tasks.translation_data import BUCKET_WIDTH
+from zoo.tasks.summarization_data import prepare_pairs, tokenize_documents
 from zoo.text import BOS_ID, PAD_ID
 from zoo.text.word_vectors import initialize_embeddings
 from zoo.viz import plot_attention
@@ -78,21 +76,8 @@ class SummarizationTask(Task):
     def prepare(self, config, tokenizer, train_examples, valid_examples):
         lengths = (config["max_source_subwords"], config["max_target_subwords"],
                    config["lowercase"])
-        train_src, train_tgt = tokenize_documents(tokenizer, *train_examples, *lengths)
-        valid_src, valid_tgt = tokenize_documents(tokenizer, *valid_examples, *lengths)
-        kept = int(train_src.nrows())
-        if kept < 2 * config["batch_size"]:
-            raise ValueError(f"only {kept} training examples: too few for batch_size="
-                             f"{config['batch_size']}; raise train_limit or lower batch_size")
-        # XLA compiles one program per shape: multiples of 8 then; graph mode pads each batch
-        # to its longest source and summary.
-        multiple = BUCKET_WIDTH if config["jit_compile"] else 1
-        train = make_summary_dataset(train_src, train_tgt, config["batch_size"], shuffle=True,
-                                     seed=config["seed"], pad_to_multiple=multiple, repeat=True)
-        valid = make_summary_dataset(valid_src, valid_tgt, config["batch_size"],
-                                     drop_remainder=False, pad_to_multiple=multiple)
-        tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
-        return PreparedData(train, valid, max(1, kept // config["batch_size"]), tokens, kept)
+        return prepare_pairs(config, tokenize_documents(tokenizer, *train_examples, *lengths),
+                             tokenize_documents(tokenizer, *valid_examples, *lengths))
 
     def initialize(self, model, config, tokenizer, train_examples):
         """`word_vectors`: the shared source/summary embedding of every member starts from

@@ -9,7 +9,8 @@ the e-mail's.
 
 import tensorflow as tf
 
-from zoo.tasks.translation_data import marked_pairs
+from zoo.tasks.base import PreparedData
+from zoo.tasks.translation_data import BUCKET_WIDTH, marked_pairs
 
 
 def tokenize_documents(tokenizer, sources, targets, max_source, max_target, lowercase=True):
@@ -62,3 +63,25 @@ def make_summary_dataset(source_ids, target_ids, batch_size, shuffle=False, seed
             _pad_to_multiple(target_out, pad_to_multiple)),
         num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def prepare_pairs(config, train, valid, what="examples"):
+    """`PreparedData` of tokenized ragged `(source_ids, target_ids)` pairs, `train` and
+    `valid`: shuffled, repeated training batches and the validation batches.
+
+    With an XLA train step (`jit_compile`) both sides are padded to multiples of 8 (one
+    program per shape); graph mode pads each batch to its longest source and target."""
+    train_src, train_tgt = train
+    kept = int(train_src.nrows())
+    if kept < 2 * config["batch_size"]:
+        raise ValueError(f"only {kept} training {what}: too few for batch_size="
+                         f"{config['batch_size']}; raise train_limit or lower batch_size")
+    multiple = BUCKET_WIDTH if config["jit_compile"] else 1
+    train_batches = make_summary_dataset(train_src, train_tgt, config["batch_size"],
+                                         shuffle=True, seed=config["seed"],
+                                         pad_to_multiple=multiple, repeat=True)
+    valid_batches = make_summary_dataset(*valid, config["batch_size"], drop_remainder=False,
+                                         pad_to_multiple=multiple)
+    tokens = int(tf.reduce_sum(train_tgt.row_lengths())) + kept  # + EOS each
+    return PreparedData(train_batches, valid_batches, max(1, kept // config["batch_size"]),
+                        tokens, kept)
