@@ -16,8 +16,8 @@ TINY_TRANSLATOR = {
     "embedding_dim": 16, "encoder_units": 16, "decoder_units": 32, "encoder_layers": 1,
     "batch_size": 32, "epochs": 3, "learning_rate": 0.01, "warmup_steps": 5,
     "heatmaps": 2, "samples": 4, "dropout": 0.0,
-    # Exports serve greedy decoding, and tests compare served translations with
-    # `model.translate`: decode the same way (configs/luong_translator.yaml says beam).
+    # Greedy keeps the tiny trainings and exports fast (configs/luong_translator.yaml says
+    # beam; tests/export/test_export.py exports beam search).
     "decoding": "greedy",
 }
 

@@ -64,9 +64,13 @@ def _cmd_cluster_local(args):
 
 def _cmd_export(args):
     from export import export_model
+    from zoo.config import parse_assignment
+    from zoo.tasks.sequence_outputs import with_decoding
     from zoo.tracking.loading import load_trained
 
     model, source = load_trained(args.source)
+    if args.set:
+        with_decoding(model, dict(parse_assignment(item) for item in args.set))
     path = export_model(model, args.model_dir, name=args.name, jit_compile=not args.no_xla,
                         source=source, check_ops=args.check)
     print(f"exported {path}")
@@ -258,6 +262,9 @@ def build_parser():
     export.add_argument("--model-dir", default="export", help="model repository root")
     export.add_argument("--name", default=None, help="served model name (default: the model's)")
     export.add_argument("--no-xla", action="store_true", help="export without jit_compile")
+    export.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="decode otherwise than the model's config says (decoding, "
+                             "beam_width, length_penalty, n_best, ...)")
     export.add_argument("--check", action="store_true",
                         help="list the graph's ops; fail, publishing nothing, unless stock TF "
                              "Serving (2.20+: TF core + tf-text ops_lib) has them all")

@@ -138,16 +138,16 @@ WORD_VECTORS = {
 DECODING = {
     "max_length_ratio": Option(1.5, "decoding stops after ratio × source length + 10 steps",
                                (TRANSLATION, SUMMARIZATION)),
-    "decoding": Option("greedy", "what translate, the test score and zoo evaluate use "
-                       "(translator and summarizer exports serve greedy decoding; the "
-                       "responder's export decodes this way too)", GENERATION,
+    "decoding": Option("greedy", "what translate, the test score, zoo evaluate and the "
+                       "export use (zoo export --set decoding=greedy overrides)", GENERATION,
                        choices=DECODINGS),
     "beam_width": Option(5, "hypotheses kept per sentence by beam search", GENERATION,
                          rule="positive"),
     "length_penalty": Option(0.0, "GNMT length penalty α (0: none)", GENERATION, rule=">= 0"),
     "coverage_penalty": Option(0.0, "GNMT coverage penalty β (0: none)", GENERATION,
                                rule=">= 0"),
-    "n_best": Option(1, "hypotheses returned per sentence (at most beam_width)", GENERATION,
+    "n_best": Option(1, "hypotheses returned per sentence (at most beam_width; an export's "
+                     "hypotheses outputs)", GENERATION,
                      rule="positive"),
     # translation: the serving bounds of translate and of the export
     "max_source_tokens": Option(128, "sources are cut to this many ids, EOS included",

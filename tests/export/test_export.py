@@ -23,7 +23,10 @@ from export.op_check import (
 )
 from export.saved_model import METADATA_FILE
 from serving.warmup import read_warmup_requests
+from zoo.config import ConfigError
 from zoo.models.serving_modules import BATCH_BUCKETS, WARMUP_SOURCE_LENGTHS, pad_batch
+from zoo.tasks.sequence_outputs import with_decoding
+from zoo.tracking.loading import load_trained
 
 TEXTS = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee.",
          "Eine Frau in einem roten Kleid liest ein Buch.", "Kinder spielen am Strand.",
@@ -74,7 +77,7 @@ def test_op_listing_covers_nested_functions(exports):
     assert "graph" in ops["PartitionedCall"] + ops["StatefulPartitionedCall"]
     assert "graph" not in ops["MatMul"]
     assert ops["ArgMax"] and all("while_body" in place for place in ops["ArgMax"])
-    assert any("greedy_decode" in place for place in ops["While"]), ops["While"]
+    assert any("decode_n_best" in place for place in ops["While"]), ops["While"]
     # function calls are followed, not reported as ops
     assert not [op for op in ops if op.startswith("__inference")]
 
@@ -191,6 +194,49 @@ def test_cli_export_check(trained_translator, tmp_path, capsys):
     assert status == 0, out
     assert (tmp_path / "checked" / "1" / "saved_model.pb").is_file()
     assert "stock TF Serving >= 2.20: OK" in out and "SentencepieceOp" in out
+
+
+def test_export_decodes_as_set_and_serves_the_n_best(trained_translator, tmp_path, capsys):
+    """`zoo export --set decoding=beam ...`: the XLA export runs beam search; `translation`
+    is its best hypothesis, as `translate` with the same decoding gives it."""
+    from zoo.cli import main
+
+    status = main(["export", str(trained_translator.model_path), "--model-dir", str(tmp_path),
+                   "--name", "beam", "--set", "decoding=beam", "--set", "beam_width=3",
+                   "--set", "n_best=2"])
+    assert status == 0, capsys.readouterr().out
+    path = tmp_path / "beam" / "1"
+    metadata = json.loads((path / "assets.extra" / METADATA_FILE).read_text())
+    assert {key: metadata["config"][key] for key in ("decoding", "beam_width", "n_best")} == {
+        "decoding": "beam", "beam_width": 3, "n_best": 2}
+    served = _serve(path)(text=tf.constant(TEXTS))
+    model = with_decoding(load_trained(trained_translator.model_path)[0],
+                          {"decoding": "beam", "beam_width": 3})
+    expected = model.translate(TEXTS)
+    assert [t.decode() for t in served["translation"].numpy()] == expected
+    hypotheses = served["hypotheses"].numpy()
+    assert hypotheses.shape == (len(TEXTS), 2)
+    assert [h.decode() for h in hypotheses[:, 0]] == expected
+    scores = served["hypothesis_scores"].numpy()
+    assert scores.shape == (len(TEXTS), 2) and np.all(scores[:, 0] >= scores[:, 1])
+    attention = served["hypothesis_attention"].numpy()
+    assert attention.shape[:2] == (len(TEXTS), 2)
+    np.testing.assert_array_equal(attention[:, 0], served["attention"].numpy())
+    np.testing.assert_array_equal(served["hypothesis_lengths"].numpy()[:, 0],
+                                  served["target_lengths"].numpy())
+    with pytest.raises(ConfigError, match="'beam_widht' is not a decoding key"):
+        with_decoding(model, {"beam_widht": 3})
+    with pytest.raises(ConfigError, match="n_best"):
+        with_decoding(model, {"n_best": 4})  # more than beam_width
+
+
+def test_greedy_export_serves_one_hypothesis(exports):
+    """The fixture's config decodes greedily: one hypothesis, the translation."""
+    served = _serve(exports["xla"])(text=tf.constant(TEXTS))
+    assert served["hypotheses"].shape == (len(TEXTS), 1)
+    assert list(served["hypotheses"].numpy()[:, 0]) == list(served["translation"].numpy())
+    np.testing.assert_array_equal(served["hypothesis_lengths"].numpy()[:, 0],
+                                  served["target_lengths"].numpy())
 
 
 # ------------------------------------------------------------------------------ warm-up, buckets

@@ -9,8 +9,8 @@ from zoo.evaluation import evaluate, export_version_dir
 
 def test_evaluate_run_and_export_agree_and_log(trained_translator, tmp_path, capsys):
     result = trained_translator
-    # The export serves greedy decoding; the run's config may say beam (the translator YAMLs
-    # do): score the run greedily to compare like with like.
+    # The export decodes as the model's config says; score the run greedily, as the tiny
+    # config does (the translator YAMLs say beam), to compare like with like.
     scores, about = evaluate(result.run_id, split="test", limit=40,
                              overrides={"decoding": "greedy"})
     assert about["run_id"] == result.run_id and about["examples"] == 40

@@ -144,6 +144,14 @@ class Translator(TokenizedModel, keras.Model):
         strategy = DecodingStrategy.from_config(self.decoding_config() | {"n_best": 1})
         return _first_hypothesis(self.search(source_ids, strategy))
 
+    def decode_n_best(self, source_ids):
+        """The configured decoding's hypotheses, best first (XLA-compilable): greedy's one, or
+        beam search's `n_best`. A dict of `ids` `[batch, n, T]`, `lengths`, `log_probs`,
+        `scores` `[batch, n]` and `attention` `[batch, n, T, S]` (what an export serves)."""
+        strategy = DecodingStrategy.from_config(
+            self.decoding_config() | {"n_best": min(self.n_best, self.beam_width)})
+        return self.search(source_ids, strategy)._asdict()
+
     def decoding_config(self):
         return {"decoding": self.decoding, "beam_width": self.beam_width,
                 "length_penalty": self.length_penalty,

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import options
+from zoo.config import ConfigError
 
 
 def batched_translate(model, sources, batch_size=64):
@@ -35,3 +36,21 @@ def apply_decoding_config(model, config):
     for key in DECODING_KEYS:
         if key in config and hasattr(model, key):
             setattr(model, key, config[key])
+
+
+def with_decoding(model, overrides):
+    """Set `model` to decode as `overrides` say (decoding keys only: `zoo export --set
+    decoding=greedy`), checked like a config's values.
+
+    Raises:
+        ConfigError: a key that is not one of the model's decoding keys, or a bad value.
+    """
+    keys = [key for key in DECODING_KEYS if hasattr(model, key)]
+    unknown = sorted(set(overrides) - set(keys))
+    if unknown:
+        raise ConfigError(f"key {unknown[0]!r} is not a decoding key of this model; it takes "
+                          f"{', '.join(keys) or 'none'}")
+    config = {key: getattr(model, key) for key in keys} | dict(overrides)
+    options.validate(config)
+    apply_decoding_config(model, config)
+    return model

@@ -20,10 +20,12 @@ class ResponderServingModule(TranslatorServingModule):
     `attention` (float32 `[batch, response, history]`), `history_tokens` / `response_tokens`
     (string, padded with ""), `response_lengths` (int32 `[batch]`, tokens including EOS),
     `history_truncated` (bool `[batch]`: the history was longer than `max_source_tokens` ids
-    and only its end was read).
+    and only its end was read); and the configured decoding's n-best `hypotheses`,
+    `hypothesis_scores`, `hypothesis_lengths`, `hypothesis_attention` as the translators'
+    (`response` is the first).
 
-    The numeric core is the model's configured decoding (`decode`: beam search with trigram
-    blocking for configs/responder.yaml, its best hypothesis), on bucketed shapes only: the
+    The numeric core is the model's configured decoding (`decode_n_best`: beam search with
+    trigram blocking for configs/responder.yaml), on bucketed shapes only: the
     history's last `max_source_tokens - 1` subwords and EOS padded to
     `source_length_buckets`, the batch padded to `batch_buckets`, at most `max_decode_steps`
     steps.
@@ -33,21 +35,19 @@ class ResponderServingModule(TranslatorServingModule):
 
     module_name = "responder"
 
-    def numeric_core(self, model, jit_compile):
-        return model.decode
-
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         history_ids, truncated = self.model.encode_texts(text, return_truncated=True)
-        result = self.run_core(history_ids)
-        ids = result["ids"]
+        best, hypotheses = self.decode(history_ids)
+        ids = best["ids"]
         return {
             "response": self.model.decode_ids(ids),
-            "attention": tf.cast(result["attention"], tf.float32),
+            "attention": tf.cast(best["attention"], tf.float32),
             "history_tokens": self._tokens(history_ids),
             "response_tokens": self._tokens(ids),
-            "response_lengths": result["lengths"],
+            "response_lengths": best["lengths"],
             "history_truncated": truncated,
+            **hypotheses,
         }
 
     def texts_for_warmup(self, lengths):

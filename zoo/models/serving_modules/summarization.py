@@ -19,9 +19,11 @@ class SummarizerServingModule(TranslatorServingModule):
     `serving_default`: `text` (string `[batch]`) → `summary` (string `[batch]`),
     `summary_tokens` and `source_tokens` (string `[batch, len]`, "" = padding), `scores`
     (float32 `[batch]`, the summary's log-probability), `summary_lengths` (int32 `[batch]`,
-    tokens including EOS) and `attention` (float32 `[batch, summary, source]`).
+    tokens including EOS) and `attention` (float32 `[batch, summary, source]`); and the
+    configured decoding's n-best `hypotheses`, `hypothesis_scores`, `hypothesis_lengths`,
+    `hypothesis_attention` as the translators' (`summary` is the first).
 
-    The numeric core is the model's `greedy_decode` (with its trigram blocking), a
+    The numeric core is the model's `decode_n_best` (with its trigram blocking), a
     `tf.function(jit_compile=...)` that sees bucketed shapes only: the model lower-cases and
     cuts the source to its `max_source_length` and pads it to a multiple of its
     `source_pad_multiple` (64 by default: 4 shapes up to 256 subwords), the batch is padded to
@@ -33,15 +35,16 @@ class SummarizerServingModule(TranslatorServingModule):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def serve(self, text):
         source_ids = self.model.encode_texts(text)
-        result = self.run_core(source_ids)
-        ids = result["ids"]
+        best, hypotheses = self.decode(source_ids)
+        ids = best["ids"]
         return {
             "summary": self.model.decode_ids(ids),
             "summary_tokens": self._tokens(ids),
             "source_tokens": self._tokens(source_ids),
-            "scores": result["log_probs"],
-            "summary_lengths": result["lengths"],
-            "attention": tf.cast(result["attention"], tf.float32),
+            "scores": best["log_probs"],
+            "summary_lengths": best["lengths"],
+            "attention": tf.cast(best["attention"], tf.float32),
+            **hypotheses,
         }
 
     def limits(self):
