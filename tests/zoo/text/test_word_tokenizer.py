@@ -84,3 +84,20 @@ def test_the_option_offers_every_kind_and_whole_words():
     assert SubwordTokenizer.whole_word("\u2581film") == "film"
     assert SubwordTokenizer.whole_word("ilm") is None
     assert SubwordTokenizer.whole_word("\u2581") is None
+
+
+def test_a_word_vocabulary_takes_each_words_own_vector_from_a_file(tmp_path):
+    from zoo.text.word_vectors import file_piece_vectors, load_vectors_file
+
+    tokenizer = WordTokenizer.train(TEXTS, vocab_size=100)
+    vectors_file = tmp_path / "vectors.txt"  # GloVe's text format: word, then its vector
+    vectors_file.write_text("film 1 2 3\ndull 4 5 6\nwitty 7 8 9\nabsent 0 0 1\n")
+    vectors, found, whole = file_piece_vectors(tokenizer, load_vectors_file(vectors_file),
+                                               TEXTS)
+    index = {word: i for i, word in enumerate(tokenizer.vocab)}
+    np.testing.assert_array_equal(vectors[index["film"]], [1, 2, 3])
+    np.testing.assert_array_equal(vectors[index["dull"]], [4, 5, 6])
+    np.testing.assert_array_equal(vectors[index["witty"]], [7, 8, 9])
+    assert sorted(np.flatnonzero(found)) == sorted(index[w] for w in ("film", "dull", "witty"))
+    assert np.array_equal(found, whole)  # every entry is a whole word: none takes a mean
+    assert not found[:4].any()  # padding, unknown, BOS, EOS keep their init
