@@ -103,6 +103,9 @@ DATA = {
     # sentiment
     "valid_sentences": Option(500, "training sentences held out for validation", (SENTIMENT,),
                               rule="positive"),
+    "valid_rows": Option(0, "> 0: hold out this many random training rows for validation "
+                         "instead (the anchor's way; zoo/tasks/sentiment.py)", (SENTIMENT,),
+                         rule=">= 0"),
     "tokenization": Option("subword", "subword: SentencePiece pieces; word: whitespace tokens "
                         "looked up in a word vocabulary (unknown words: the unknown id), for "
                         "pre-tokenized text such as SST's", (SENTIMENT,),

@@ -9,6 +9,10 @@ config's seed), and every training phrase of ≥ 3 words inside one of them is d
 training, since SST labels each sentence's phrases too and a held-out sentence whose phrases
 stay in training would measure memorisation. Shorter phrases (words, word pairs) recur across
 reviews and stay.
+
+With `valid_rows > 0` the validation split is instead that many training rows drawn at random
+(phrases and sentences alike, as the PyTorch anchor holds out 2,000): the rest of the training
+file stays whole, at the price of a validation score that sees phrases of training sentences.
 """
 
 import functools
@@ -38,9 +42,17 @@ def _ngrams(words, shortest):
 
 
 @functools.lru_cache(maxsize=4)
-def split_train_valid(train_limit, valid_sentences, seed):
+def split_train_valid(train_limit, valid_sentences, seed, valid_rows=0):
     """`(train, valid)` tuples of examples: see the module docstring."""
     examples = load_sst2("train", limit=train_limit)
+    if valid_rows:
+        if 2 * valid_rows > len(examples):
+            raise ValueError(f"key 'valid_rows' ({valid_rows}): the training data has only "
+                             f"{len(examples)} rows (train_limit={train_limit}); lower "
+                             "valid_rows or raise train_limit")
+        held_out = set(random.Random(seed).sample(range(len(examples)), valid_rows))
+        return (tuple(e for i, e in enumerate(examples) if i not in held_out),
+                tuple(examples[i] for i in sorted(held_out)))
     texts = {example["sentence"] for example in examples}
     inside_longer = set()
     for text in texts:
@@ -120,7 +132,7 @@ class SentimentTask(Task):
         if split == "test":
             return load_sst2("test", limit=config["eval_limit"])
         train, valid = split_train_valid(config["train_limit"], config["valid_sentences"],
-                                         config["seed"])
+                                         config["seed"], config["valid_rows"])
         if split == "train":
             return list(train)
         if split == "valid":

@@ -18,27 +18,35 @@ import mlflow
 class TimeBudget(keras.callbacks.Callback):
     """Stops training once `minutes` of wall-clock time have passed (0 = no budget).
 
-    With a `schedule` (`WarmupCosineDecay`), it also fits the decay to the budget: after
-    `measure_after` steps (compilation is over by then) it measures the step rate and, if the
-    planned steps will not fit, ends the cosine at the step the budget will allow, so a budget-
-    stopped run still finishes at its low learning rate. `reserve` is the fraction of the budget
-    kept for evaluations at epoch ends.
+    With a `schedule` (`WarmupCosineDecay`), it also fits the decay to the budget, so a
+    budget-stopped run still finishes at its low learning rate: after the first
+    `measure_after` steps of an attempt (compilation is over by then), it measures the step
+    rate over every window of `measure_after` steps inside an epoch (the epoch ends'
+    evaluations are not steps) and refits the decay to end at the step the budget allows (never
+    later than planned) whenever that moves it by more than `tolerance`. A slow stretch (a busy
+    machine, a first epoch of retracing) therefore no longer fixes a short schedule for the
+    whole run: the next windows lengthen it again, with no jump in the learning rate.
+    `reserve` is the fraction of the budget kept for evaluations at epoch ends.
 
     A resumed training (`restore`) counts the time and steps of the attempts before it.
     """
 
-    def __init__(self, minutes, schedule=None, measure_after=150, reserve=0.08):
+    def __init__(self, minutes, schedule=None, measure_after=150, reserve=0.08,
+                 tolerance=0.02):
         super().__init__()
         self.seconds = minutes * 60.0
         self.schedule = schedule
         self.measure_after = measure_after
         self.reserve = reserve
+        self.tolerance = tolerance
         self.start = None
         self.exhausted = False
         self.steps = 0            # optimizer steps, counting those of earlier attempts
         self.previous_seconds = 0.0
         self.first_step = 0       # `steps` when this attempt began
-        self.mark = None
+        self.mark = None          # (steps, time) at the start of the current rate window
+        self.planned = None       # the decay's end before any refit
+        self.reported = None      # the end last printed
 
     def restore(self, state):
         """Continue from `state()` of an earlier attempt."""
@@ -47,14 +55,17 @@ class TimeBudget(keras.callbacks.Callback):
         self.exhausted = bool(state.get("exhausted", False))
         total = state.get("schedule_total_steps")
         if self.schedule is not None and total is not None:
-            self.schedule.total_steps.assign(float(total))
+            anchor = state.get("schedule_anchor") or self.schedule.state()[1:]
+            self.schedule.set_state((float(total), *anchor))
+        self.planned = state.get("schedule_planned_steps")
 
     def state(self):
         state = {"steps": self.steps, "elapsed_seconds": self.elapsed(),
                  "exhausted": self.exhausted}
         if self.schedule is not None:
-            state["schedule_total_steps"] = float(
-                keras.ops.convert_to_numpy(self.schedule.total_steps))
+            total, *anchor = self.schedule.state()
+            state |= {"schedule_total_steps": total, "schedule_anchor": anchor,
+                      "schedule_planned_steps": self.planned}
         return state
 
     def elapsed(self):
@@ -64,28 +75,40 @@ class TimeBudget(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
+        if self.schedule is not None and self.planned is None:
+            self.planned = self.schedule.state()[0]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.mark = None  # a rate window never spans an epoch end's evaluation
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         now = time.monotonic()
         if not self.seconds:
             return
-        done = self.steps - self.first_step
-        if self.schedule is not None:
-            if done == self.measure_after:
+        if self.schedule is not None and self.steps - self.first_step >= self.measure_after:
+            if self.mark is None:
                 self.mark = (self.steps, now)
-            elif self.mark and done == 2 * self.measure_after:
-                rate = (self.steps - self.mark[0]) / (now - self.mark[1])
-                remaining = self.seconds * (1.0 - self.reserve) - self.elapsed()
-                affordable = self.steps + max(remaining, 0.0) * rate
-                planned = float(keras.ops.convert_to_numpy(self.schedule.total_steps))
-                if affordable < planned:
-                    self.schedule.total_steps.assign(affordable)
-                    print(f"time budget: {rate:.2f} steps/s, cosine decay now ends at step "
-                          f"{affordable:.0f} (planned {planned:.0f})", flush=True)
+            elif self.steps - self.mark[0] >= self.measure_after:
+                rate = (self.steps - self.mark[0]) / max(now - self.mark[1], 1e-9)
+                self.mark = (self.steps, now)
+                self._fit_decay(rate)
         if self.elapsed() > self.seconds:
             self.exhausted = True
             self.model.stop_training = True
+
+    def _fit_decay(self, rate):
+        """End the decay where `rate` steps/s lets the budget reach (at most as planned)."""
+        remaining = self.seconds * (1.0 - self.reserve) - self.elapsed()
+        end = min(self.steps + max(remaining, 0.0) * rate, self.planned)
+        current = self.schedule.state()[0]
+        if abs(end - current) <= self.tolerance * current:
+            return
+        self.schedule.refit(self.steps, end)
+        if self.reported is None or abs(end - self.reported) > 0.1 * self.reported:
+            self.reported = end
+            print(f"time budget: {rate:.2f} steps/s, cosine decay now ends at step {end:.0f} "
+                  f"(planned {self.planned:.0f})", flush=True)
 
 
 class Stopped(KeyboardInterrupt):

@@ -76,8 +76,9 @@ def callbacks(strategy, budget):
 
 class _AgreeOnBudget(keras.callbacks.Callback):
     """Each worker's `TimeBudget` measures its own clock: after every step the workers stop
-    if any of them ran out of time, and keep the shortest cosine schedule any of them fitted
-    to its budget, so they stop on the same step with the same learning rate (a worker that
+    if any of them ran out of time, and take the shortest cosine schedule any of them fitted
+    to its budget (its end and anchor), so they stop on the same step with the same learning
+    rate (a worker that
     stopped alone would leave the others waiting in a collective)."""
 
     def __init__(self, strategy, budget):
@@ -87,13 +88,14 @@ class _AgreeOnBudget(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         schedule = self.budget.schedule
-        total = float(keras.ops.convert_to_numpy(schedule.total_steps)) if schedule else 0.0
-        table = gather(self.strategy, [float(bool(self.model.stop_training)), total])
+        fitted = list(schedule.state()) if schedule else [0.0, 0.0, 0.0]
+        table = gather(self.strategy, [float(bool(self.model.stop_training)), *fitted])
         if table[:, 0].max() > 0:
             self.model.stop_training = True
             self.budget.exhausted = True
-        if schedule is not None and table[:, 1].min() != total:
-            schedule.total_steps.assign(table[:, 1].min())
+        shortest = table[int(table[:, 1].argmin()), 1:]
+        if schedule is not None and list(shortest) != fitted:
+            schedule.set_state(shortest)  # that worker's refit: its end and its anchor
 
 
 class _WeightsDigest(keras.callbacks.Callback):

@@ -30,7 +30,8 @@ from zoo.training import train
 TINY = {"embedding_dim": 16, "lstm_units": 8, "hops": 2, "attention_units": 8,
         "mlp_units": 16, "dropout": 0.1}
 TINY_TRAINING = {
-    **TINY, "train_limit": 3000, "eval_limit": 64, "valid_sentences": 40, "vocab_size": 600,
+    **TINY, "train_limit": 3000, "eval_limit": 64, "valid_sentences": 40, "valid_rows": 0,
+    "vocab_size": 600,
     "batch_size": 32, "epochs": 3, "learning_rate": 0.01, "warmup_steps": 5, "heatmaps": 2,
     "samples": 5,
 }
@@ -222,9 +223,24 @@ def test_word_vectors_start_every_members_embedding_and_nothing_else():
     require_sst2()
     _, examples, logged = check_word_vector_init(
         "sentiment", {**TINY, "members": 2, "train_limit": 2000, "valid_sentences": 20,
+                      "valid_rows": 0,
                       "word_vector_limit": 50, "word_vector_epochs": 1},
         lambda model: [tower.encoder.embedding.embeddings for tower in model.towers])
     assert logged["word_vector_texts"] == 4 * 50 + len(examples)
+
+
+def test_valid_rows_holds_out_random_rows_and_trains_on_the_rest():
+    require_sst2()
+    from zoo.tasks.sentiment import split_train_valid
+
+    train, valid = split_train_valid(3000, 40, 0, 300)
+    assert len(valid) == 300 and len(train) == 2700
+    assert not {id(e) for e in train} & {id(e) for e in valid}
+    assert split_train_valid(3000, 40, 1, 300)[1] != valid  # drawn with the seed
+    sentences, _ = split_train_valid(3000, 40, 0)  # held-out sentences drop their phrases
+    assert len(sentences) < 3000 - 40
+    with pytest.raises(ValueError, match="valid_rows"):
+        split_train_valid(100, 40, 0, 60)
 
 
 def test_raw_text_is_normalized_like_sst():
