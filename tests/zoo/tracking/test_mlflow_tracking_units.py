@@ -97,7 +97,8 @@ def test_best_by_names_a_validation_metric_of_the_task():
     import zoo
 
     assert zoo.resolve_config("summarizer", {"best_by": "val_rouge1"})["best_by"] == "val_rouge1"
-    assert zoo.resolve_config("sentiment")["best_by"] == "val_loss"
+    assert zoo.resolve_config("luong_translator")["best_by"] == "val_loss"  # the default
+    assert zoo.resolve_config("sentiment")["best_by"] == "val_accuracy"  # its YAML's
     with pytest.raises(ConfigError, match=r"best_by.*val_loss, val_accuracy"):
         zoo.resolve_config("sentiment", {"best_by": "val_rouge1"})
 
