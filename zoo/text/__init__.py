@@ -11,7 +11,6 @@ from zoo.text.subword_tokenizer import (
 )
 from zoo.text.tokenizers import (
     TOKENIZERS,
-    find_tokenizer_file,
     tokenizer_from_base64,
     tokenizer_from_bytes,
     train_tokenizer,
@@ -19,5 +18,5 @@ from zoo.text.tokenizers import (
 from zoo.text.word_tokenizer import WordTokenizer
 
 __all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "TOKENIZERS", "UNK_ID", "SubwordTokenizer",
-           "TokenizerTexts", "WordTokenizer", "find_tokenizer_file", "tokenizer_from_base64",
-           "tokenizer_from_bytes", "train_tokenizer"]
+           "TokenizerTexts", "WordTokenizer", "tokenizer_from_base64", "tokenizer_from_bytes",
+           "train_tokenizer"]

@@ -2,7 +2,6 @@
 bytes whichever kind it is."""
 
 import base64
-from pathlib import Path
 
 from zoo.text.subword_tokenizer import SubwordTokenizer
 from zoo.text.word_tokenizer import HEADER, WordTokenizer
@@ -27,10 +26,3 @@ def tokenizer_from_base64(text):
     """The tokenizer of a model config's `tokenizer` (`tokenizer.to_base64()`)."""
     return tokenizer_from_bytes(base64.b64decode(text))
 
-
-def find_tokenizer_file(directory):
-    """The saved tokenizer in `directory` (a run's `tokenizer/`), or None."""
-    for cls in TOKENIZERS.values():
-        if (Path(directory) / cls.file_name).is_file():
-            return Path(directory) / cls.file_name
-    return None

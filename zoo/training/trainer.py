@@ -20,7 +20,7 @@ from zoo import tracking
 from zoo.config import ConfigError
 from zoo.models import catalog
 from zoo.tasks import get_task
-from zoo.text import find_tokenizer_file, tokenizer_from_bytes, train_tokenizer
+from zoo.text import TOKENIZERS, tokenizer_from_bytes, train_tokenizer
 from zoo.tracking import registry
 from zoo.tracking.loading import load
 from zoo.training import distribution, run_lock, worker_sync
@@ -171,9 +171,9 @@ def _resume_held(client, run, run_dir, output_dir, verbose):
     # Seeding resets TensorFlow's eager context, which drops tf-text's SentencePiece resources:
     # the tokenizer must be made after it.
     keras.utils.set_random_seed(config["seed"])
-    tokenizer_file = (find_tokenizer_file(run_dir / "tokenizer")
-                      or _restore_file(client, run_id, run_dir, "tokenizer/subword.model")
-                      or _restore_file(client, run_id, run_dir, "tokenizer/words.txt"))
+    tokenizer_file = next(filter(None, (
+        _restore_file(client, run_id, run_dir, f"tokenizer/{kind.file_name}")
+        for kind in TOKENIZERS.values())), None)
     tokenizer = tokenizer_from_bytes(tokenizer_file.read_bytes()) if tokenizer_file else None
     data = _read_data(config)
     expected = run.data.tags.get("zoo.dataset_hash")
