@@ -32,6 +32,7 @@ from zoo.training.callbacks import (
     TimeBudget,
     stop_on_signals,
 )
+from zoo.training.precision import training_precision
 from zoo.training.schedules import WarmupCosineDecay
 from zoo.training.tracked_run import tracked_run
 
@@ -268,7 +269,8 @@ def _compile(task, config, tokenizer, data, strategy, metric_log):
         task.prepare(step_config, tokenizer, data["train"], data["valid"]))
     metric_log.log({"train_examples": prepared.examples})
     with strategy.scope():  # variables (model, optimizer, schedule) mirrored on every replica
-        model = build_model(config, tokenizer, config.get("precision", "float32"))
+        precision = training_precision(config)
+        model = build_model(config, tokenizer, precision)
         schedule = WarmupCosineDecay(step_config["learning_rate"], config["warmup_steps"],
                                      prepared.steps_per_epoch * config["epochs"],
                                      config["final_lr_fraction"])
@@ -281,6 +283,8 @@ def _compile(task, config, tokenizer, data, strategy, metric_log):
             jit_compile=config["jit_compile"],
         )
     metric_log.log({"parameters": model.count_params()})
+    # What ran: the config's precision, or float32 where bfloat16 would be emulated.
+    metric_log.client.set_tag(metric_log.run_id, "zoo.precision", precision)
     return prepared, model, schedule
 
 
@@ -400,7 +404,7 @@ def _finish(task, config, loop, tokenizer, data, run_id, run_dir, artifacts, tra
     best = loop.checkpoint.best_weights()
     if best is not None and best.exists():
         model.load_weights(best)
-    if config.get("precision", "float32") != "float32":  # evaluate, save, export float32
+    if model.dtype_policy.name != "float32":  # evaluate, save, export float32
         model = as_float32(model, config, tokenizer, loop.prepared.valid)
     final = {"train_seconds": train_seconds, "best_epoch": loop.tracker.best_epoch or 0}
     test_examples = task.read_split(config, "test")

@@ -1,14 +1,18 @@
-"""`precision: mixed_bfloat16` trains with bfloat16 matmuls and keeps a float32 model."""
+"""`precision: mixed_bfloat16` trains with bfloat16 matmuls and keeps a float32 model; where
+the CPU has no bfloat16 arithmetic it trains in float32 instead."""
 
 import os
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.support import TINY_TRANSLATOR, require_multi30k
 from zoo.config import ConfigError
 from zoo.models import catalog
+from zoo.training import precision
+from zoo.training.precision import native_bfloat16, training_precision
 from zoo.training.trainer import build_model
 
 
@@ -22,9 +26,40 @@ def test_mixed_precision_model_computes_in_bfloat16_and_restores_the_policy():
         build_model(config, None, "float16")
 
 
-def test_mixed_precision_training_saves_a_float32_model(tracking_dir, tmp_path):
+def test_bfloat16_arithmetic_is_read_from_the_cpu_flags(tmp_path):
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a visible GPU has bfloat16 whatever the CPU")
+    zen3 = tmp_path / "zen3"  # AMD EPYC 7003: AVX2 only
+    zen3.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n\n"
+                    "processor\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    zen4 = tmp_path / "zen4"
+    zen4.write_text("processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 avx512_vnni\n")
+    sapphire_rapids = tmp_path / "spr"
+    sapphire_rapids.write_text("flags\t\t: avx2 avx512f amx_bf16 amx_tile\n")
+    check = native_bfloat16.__wrapped__  # uncached
+    assert not check(str(zen3))
+    assert check(str(zen4)) and check(str(sapphire_rapids))
+    assert check(str(tmp_path / "not-linux"))  # unreadable: the config's choice stands
+
+
+def test_mixed_bfloat16_falls_back_to_float32_without_bfloat16_arithmetic(monkeypatch):
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: False)
+    with pytest.warns(UserWarning, match="training in float32"):
+        assert training_precision({"precision": "mixed_bfloat16"}) == "float32"
+    assert training_precision({"precision": "float32"}) == "float32"
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: True)
+    assert training_precision({"precision": "mixed_bfloat16"}) == "mixed_bfloat16"
+
+
+def test_mixed_precision_training_saves_a_float32_model(tracking_dir, tmp_path, monkeypatch):
     require_multi30k()
+    import mlflow
+
     from zoo.training import train
+
+    # The bfloat16 path is tested on every CPU (emulated where it has no bfloat16: slower,
+    # but this model is tiny).
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: True)
 
     old = os.getcwd()
     os.chdir(tracking_dir)
@@ -36,6 +71,8 @@ def test_mixed_precision_training_saves_a_float32_model(tracking_dir, tmp_path):
         os.chdir(old)
     losses = [epoch["loss"] for epoch in result.history]
     assert losses[-1] < losses[0]
+    run = mlflow.MlflowClient().get_run(result.run_id)
+    assert run.data.tags["zoo.precision"] == "mixed_bfloat16"
     assert result.model.decoder.output_projection.compute_dtype == "float32"
     saved = keras.saving.load_model(result.model_path, compile=False)
     assert saved.decoder.output_projection.compute_dtype == "float32"
