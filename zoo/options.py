@@ -184,8 +184,8 @@ TRAINING = {
     "weight_by_length": Option(False, "loss weight ∝ subwords (mean 1): sentences over "
                                "phrases", (SENTIMENT,)),
     "jit_compile": Option(False, "compile the train step with XLA"),
-    "precision": Option("float32", "float32 or mixed_bfloat16 (training only; exports are "
-                        "float32)"),
+    "precision": Option("float32", "float32 or mixed_bfloat16 (training only; float32 where "
+                        "the CPU has no bfloat16 arithmetic; exports are float32)"),
     "seed": Option(0, "seed of Python, NumPy, TensorFlow and the data order"),
     "init_from": Option(None, "start from a trained model's weights and tokenizer (a name, "
                         "models:/NAME/VERSION, runs:/RUN_ID, run directory or .keras file; "
