@@ -19,6 +19,8 @@ staged SavedModel must pass `export.op_check.check_saved_model` before it is pub
 import json
 import os
 import re
+import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from zoo.models.serving_modules import (
     model_task,
     serving_module_class,
 )
+from zoo.tracking.registry import tag_export
 
 METADATA_FILE = "zoo_export.json"
 
@@ -46,7 +49,7 @@ def export_model(model: keras.Model, model_dir: str | os.PathLike = "export",
                  batch_buckets: Sequence[int] = BATCH_BUCKETS,
                  warmup_batch_sizes: Sequence[int] | None = None,
                  warmup_lengths: Sequence[int] = WARMUP_SOURCE_LENGTHS, check_ops: bool = False,
-                 tf_serving_version: str | None = None) -> Path:
+                 tf_serving_version: str | None = None, quantize: str | None = None) -> Path:
     """Write `model` as the next version of `<model_dir>/<name>/`, atomically; refresh
     `<model_dir>/models.config`. Returns the version directory.
 
@@ -55,17 +58,24 @@ def export_model(model: keras.Model, model_dir: str | os.PathLike = "export",
     in `warmup_lengths` (empty: no warm-up file). With `check_ops`, the op check
     (`export.op_check`, against stock TF Serving >= `tf_serving_version`) must pass before the
     version is published: a failing check raises `OpCheckError` and publishes nothing; its
-    summary is kept in `assets.extra/zoo_export.json` (`op_check`)."""
+    summary is kept in `assets.extra/zoo_export.json` (`op_check`). `quantize="int8"` exports
+    a copy of `model` quantized after training (`quantized_copy`: int8 weights with a scale
+    per output channel, inputs quantized per row); `model` itself is left as it is. The
+    precision is recorded in the metadata (`precision`) and, for a model from an MLflow run
+    (`source["run_id"]`), as a tag of that run (`zoo.export.<name>.<version>`)."""
     name = name or model.name
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise ValueError(f"model name {name!r} must be letters, digits, '_', '.', '-'")
     task = task or model_task(model)
+    if quantize is not None:
+        model = quantized_copy(model, quantize)
     module = serving_module_class(task)(model, jit_compile=jit_compile,
                                         batch_buckets=batch_buckets)
     if warmup_batch_sizes is None:
         warmup_batch_sizes = batch_buckets
     signatures = module.signatures()
     metadata = {"model": name, "task": task, "jit_compile": jit_compile,
+                "precision": quantize or "float32",
                 "config": model.get_config() | {"tokenizer": "(in the graph)"},
                 "source": source or {}, "batch_buckets": list(batch_buckets),
                 "limits": module.limits()}
@@ -92,4 +102,28 @@ def export_model(model: keras.Model, model_dir: str | os.PathLike = "export",
 
     version_dir = publish_version(write, Path(model_dir) / name)
     write_models_config(model_dir)
+    if (source or {}).get("run_id"):
+        tag_export(source["run_id"], f"{name}.{version_dir.name}",
+                   f"{metadata['precision']}, jit_compile={jit_compile}, {version_dir}")
     return version_dir
+
+
+QUANTIZATION_MODES = ("int8",)
+
+
+def quantized_copy(model: keras.Model, mode: str) -> keras.Model:
+    """A copy of `model` (through a `.keras` file) quantized with Keras's post-training
+    quantization, `copy.quantize(mode)`: every layer that supports it (`Dense`, `Embedding`,
+    the decoders' `QuantizableLSTMCell`) holds int8 weights; the others stay float and say so
+    in a warning, which is silenced here (`model.quantize` warns once per such layer)."""
+    if mode not in QUANTIZATION_MODES:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATION_MODES)}, got "
+                         f"{mode!r}")
+    with tempfile.TemporaryDirectory(prefix="zoo-quantize-") as scratch:
+        path = Path(scratch) / "model.keras"
+        model.save(path)
+        copy = keras.saving.load_model(path, compile=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have a `quantize` method")
+        copy.quantize(mode)
+    return copy

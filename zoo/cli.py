@@ -72,7 +72,7 @@ def _cmd_export(args):
     if args.set:
         with_decoding(model, dict(parse_assignment(item) for item in args.set))
     path = export_model(model, args.model_dir, name=args.name, jit_compile=not args.no_xla,
-                        source=source, check_ops=args.check)
+                        source=source, check_ops=args.check, quantize=args.quantize)
     print(f"exported {path}")
     if args.check:  # export_model raised (and published nothing) if the check failed
         from export.op_check import check_saved_model
@@ -265,6 +265,8 @@ def build_parser():
     export.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="decode otherwise than the model's config says (decoding, "
                              "beam_width, length_penalty, n_best, ...)")
+    export.add_argument("--quantize", choices=("int8",), default=None,
+                        help="int8 weights (post-training, a scale per output channel)")
     export.add_argument("--check", action="store_true",
                         help="list the graph's ops; fail, publishing nothing, unless stock TF "
                              "Serving (2.20+: TF core + tf-text ops_lib) has them all")

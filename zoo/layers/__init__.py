@@ -2,6 +2,7 @@
 
 from zoo.layers.attention_decoder import AttentionDecoder
 from zoo.layers.attention_pooling import AttentionPooling
+from zoo.layers.quantizable_lstm_cell import QuantizableLSTMCell
 from zoo.layers.recurrent_encoder import RecurrentEncoder
 from zoo.layers.sentence_classifier_tower import SentenceClassifierTower
 from zoo.layers.structured_self_attention import StructuredSelfAttention
@@ -16,6 +17,7 @@ __all__ = [
     "AttentionDecoder",
     "AttentionPooling",
     "PositionalEmbedding",
+    "QuantizableLSTMCell",
     "RecurrentEncoder",
     "SentenceClassifierTower",
     "StructuredSelfAttention",

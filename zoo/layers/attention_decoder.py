@@ -6,7 +6,15 @@ from keras import ops
 
 from zoo import attention as attention_lib
 from zoo.attention.base_attention import ArgumentConfig
-from zoo.layers.lstm_loop import cell_weights, lstm_update, time_steps
+from zoo.layers.lstm_loop import (
+    QuantizedKernel,
+    cell_weights,
+    lstm_update,
+    project,
+    split_rows,
+    time_steps,
+)
+from zoo.layers.quantizable_lstm_cell import QuantizableLSTMCell
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -44,7 +52,7 @@ class AttentionDecoder(ArgumentConfig, keras.layers.Layer):
         self.attention_options = dict(attention_options or {})
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
         self.embedding_dropout = keras.layers.Dropout(dropout)
-        self.cells = [keras.layers.LSTMCell(units, name=f"lstm_cell_{i}")
+        self.cells = [QuantizableLSTMCell(units, name=f"lstm_cell_{i}")
                       for i in range(num_layers)]
         if attention:
             self.attention = attention_lib.get(attention, **self.attention_options,
@@ -104,8 +112,10 @@ class AttentionDecoder(ArgumentConfig, keras.layers.Layer):
             kernel, recurrent_kernel, bias = cell_weights(cell, dtype)
             token_kernel = None
             if index == 0:
-                token_kernel, kernel = kernel[: self.embedding_dim], kernel[self.embedding_dim:]
-            kernels = ((ops.concatenate([kernel, recurrent_kernel], axis=0),) if stacked
+                token_kernel, kernel = split_rows(kernel, self.embedding_dim)
+            # int8 kernels keep a scale per kernel: never stacked.
+            stack = stacked and not isinstance(kernel, QuantizedKernel)
+            kernels = ((ops.concatenate([kernel, recurrent_kernel], axis=0),) if stack
                        else (kernel, recurrent_kernel))
             weights.append((token_kernel, kernels, bias))
         return weights
@@ -113,7 +123,7 @@ class AttentionDecoder(ArgumentConfig, keras.layers.Layer):
     def project_tokens(self, token_embeddings, weights):
         """Layer 0's input projection of target embeddings `[..., embedding_dim]`."""
         token_kernel, _, bias = weights[0]
-        return ops.matmul(token_embeddings, token_kernel) + bias
+        return project(token_embeddings, token_kernel) + bias
 
     def step(self, token_projection, state, memory, mask, projected_keys, weights,
              training=None, dropout_masks=None):
@@ -131,9 +141,9 @@ class AttentionDecoder(ArgumentConfig, keras.layers.Layer):
                 step_inputs = h if inputs is None else ops.concatenate([inputs, h], axis=-1)
                 z = ops.matmul(step_inputs, kernels[0])
             else:
-                z = ops.matmul(h, kernels[1])
+                z = project(h, kernels[1])
                 if inputs is not None:
-                    z = z + ops.matmul(inputs, kernels[0])
+                    z = z + project(inputs, kernels[0])
             z = z + (token_projection if index == 0 else bias)
             inputs, c = lstm_update(z, c)
             cell_states.append((inputs, c))

@@ -11,6 +11,7 @@ large matmul before the loop, as PyTorch's fused LSTM and cuDNN do; the loop kee
 
 import tensorflow as tf
 from keras import ops
+from keras.quantizers import abs_max_quantize
 
 
 def time_steps(tensor):
@@ -23,10 +24,47 @@ def time_steps(tensor):
     return tf.TensorArray(tensor.dtype, size=ops.shape(tensor)[0]).unstack(tensor)
 
 
+class QuantizedKernel:
+    """An int8 kernel `[in, out]` with its float scale per output channel (`float ≈ values /
+    scale`, Keras's convention), as a `QuantizableLSTMCell` holds it after `quantize("int8")`.
+    """
+
+    def __init__(self, values, scale):
+        self.values = values
+        self.scale = scale
+
+    def rows(self, start=None, stop=None):
+        """The kernel of input rows `[start:stop]` (the same per-output scales)."""
+        return QuantizedKernel(self.values[start:stop], self.scale)
+
+
+def project(inputs, kernel):
+    """`inputs [..., in] · kernel`, for a float kernel or a `QuantizedKernel`: then the inputs
+    are quantized per row on the fly (abs-max to int8), multiplied int8 × int8 into int32 and
+    rescaled, as Keras's int8 `Dense` does."""
+    if not isinstance(kernel, QuantizedKernel):
+        return ops.matmul(inputs, kernel)
+    quantized, inputs_scale = abs_max_quantize(inputs, axis=-1)
+    product = ops.matmul(quantized, kernel.values)
+    return ops.cast(product, inputs.dtype) / (inputs_scale * ops.cast(kernel.scale,
+                                                                       inputs.dtype))
+
+
+def split_rows(kernel, row):
+    """`(kernel[:row], kernel[row:])` of a float kernel or a `QuantizedKernel`."""
+    if isinstance(kernel, QuantizedKernel):
+        return kernel.rows(stop=row), kernel.rows(start=row)
+    return kernel[:row], kernel[row:]
+
+
 def cell_weights(cell, dtype):
-    """A Keras `LSTMCell`'s `(kernel, recurrent_kernel, bias)`, each cast once to `dtype`."""
-    return tuple(ops.cast(weight, dtype)
-                 for weight in (cell.kernel, cell.recurrent_kernel, cell.bias))
+    """A Keras `LSTMCell`'s `(kernel, recurrent_kernel, bias)`, each cast once to `dtype`; an
+    int8-quantized cell's kernels as `QuantizedKernel`s (the bias stays float)."""
+    bias = ops.cast(cell.bias, dtype)
+    if getattr(cell, "quantization_mode", None) == "int8":
+        return (QuantizedKernel(cell.kernel, cell.kernel_scale),
+                QuantizedKernel(cell.recurrent_kernel, cell.recurrent_kernel_scale), bias)
+    return ops.cast(cell.kernel, dtype), ops.cast(cell.recurrent_kernel, dtype), bias
 
 
 def lstm_update(z, c):

@@ -1,6 +1,8 @@
 """The trained model in MLflow: the XLA SavedModel that `zoo export` would write, logged as an
 MLflow model of the run and registered as a new version of the builder's registered model."""
 
+import warnings
+
 import mlflow
 import numpy as np
 from mlflow.models import ModelSignature
@@ -105,3 +107,15 @@ def log_serving_model(model, config, run_id, jit_compile=True, client=None):
     client.set_model_version_tag(name, str(version), "zoo.attention",
                                  str(config.get("attention")))
     return model_version
+
+
+def tag_export(run_id, key, value, client=None):
+    """Record an export of run `run_id`'s model as the run tag `zoo.export.<key>` (what was
+    exported where, at which precision), visible beside the run in the MLflow UI. The export
+    is published before: a store that cannot be written costs a warning, not the export."""
+    client = client or mlflow.MlflowClient()
+    try:
+        client.set_tag(run_id, f"zoo.export.{key}", value)
+    except mlflow.exceptions.MlflowException as error:
+        warnings.warn(f"the export is not recorded on run {run_id}: {error.message}",
+                      stacklevel=2)
