@@ -1,7 +1,8 @@
-"""Greedy-decoding speed of luong_translator: XLA SavedModel vs non-XLA SavedModel vs the
-PyTorch twin (eager, and `torch.compile` where it works), at batch 1 and batch 32 (issue 7).
+"""Decoding speed of luong_translator: XLA SavedModel (float32 and int8) vs non-XLA SavedModel
+vs the PyTorch twin (eager, and `torch.compile` where it works), at batch 1 and batch 32.
 
     python benchmarks/decode_throughput.py [--model runs/<id>/model.keras] [--batch1 200]
+    python benchmarks/decode_throughput.py --decoding beam      # the exports only (no twin)
 
 The same trained weights everywhere (the newest `luong_translator` run by default; the torch
 twin gets them through `torch_luong.port_keras_to_torch`), the Multi30k test sources, sorted by
@@ -25,14 +26,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))
 
 
-def _saved_model_runner(keras_model, jit_compile, directory):
+def _saved_model_runner(keras_model, jit_compile, directory, quantize=None):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
     from export import export_model
 
     path = export_model(keras_model, directory, name="bench", jit_compile=jit_compile,
-                        warmup_lengths=())
+                        warmup_lengths=(), quantize=quantize)
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
 
     def run(texts):
@@ -84,25 +85,32 @@ def _time(run, batches):
             "ms_per_sentence": 1000 * seconds / sentences}
 
 
-def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile=True):
+def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile=True,
+        decoding="greedy"):
     from machine import machine_line
 
     import zoo.training  # noqa: F401
     from zoo import data as data_lib
     from zoo.models import catalog
+    from zoo.tasks.sequence_outputs import with_decoding
     from zoo.tracking.loading import load_trained
 
     keras_model, origin = load_trained(model_source)
+    # Exports decode as the model's config says (the YAML: beam 5); the twin decodes greedily.
+    with_decoding(keras_model, {"decoding": decoding})
     config = catalog.resolve_config("luong_translator")
     sources, _ = data_lib.read_parallel(config, "test")
     workloads = {1: _workload(sources, 1, batch1_limit), 32: _workload(sources, 32, None)}
     directory = Path(tempfile.mkdtemp(prefix="zoo-decode-bench-"))
     runners = {"saved_model_xla": _saved_model_runner(keras_model, True, directory / "xla"),
+               "saved_model_xla_int8": _saved_model_runner(keras_model, True,
+                                                           directory / "xla_int8", "int8"),
                "saved_model_no_xla": _saved_model_runner(keras_model, False,
-                                                         directory / "no_xla"),
-               "torch_eager": _torch_runner(keras_model, False)}
+                                                         directory / "no_xla")}
+    if decoding == "greedy":  # the twin has greedy decoding only
+        runners["torch_eager"] = _torch_runner(keras_model, False)
     notes = {}
-    if try_compile:
+    if try_compile and decoding == "greedy":
         try:
             compiled = _torch_runner(keras_model, True)
             compiled(workloads[1][0])
@@ -132,13 +140,16 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
     for size in (1, 32):
         ratios[f"xla/no_xla@{size}"] = ratio(f"saved_model_xla@{size}",
                                               f"saved_model_no_xla@{size}")
-        ratios[f"xla/torch_eager@{size}"] = ratio(f"saved_model_xla@{size}",
-                                                   f"torch_eager@{size}")
+        ratios[f"int8/xla@{size}"] = ratio(f"saved_model_xla_int8@{size}",
+                                            f"saved_model_xla@{size}")
+        if f"torch_eager@{size}" in results:
+            ratios[f"xla/torch_eager@{size}"] = ratio(f"saved_model_xla@{size}",
+                                                       f"torch_eager@{size}")
         if f"torch_compile@{size}" in results:
             ratios[f"xla/torch_compile@{size}"] = ratio(f"saved_model_xla@{size}",
                                                          f"torch_compile@{size}")
     return {"benchmark": "decode_throughput", "date": datetime.date.today().isoformat(),
-            "machine": machine_line(), "model": origin, "rounds": rounds,
+            "machine": machine_line(), "model": origin, "rounds": rounds, "decoding": decoding,
             "batch1_sentences": len(workloads[1]), "batch32_sentences": len(sources),
             "results": results, "ratios": ratios, "notes": notes}
 
@@ -150,9 +161,11 @@ def main(argv=None):
     parser.add_argument("--batch1", type=int, default=200, help="sentences timed at batch 1")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--decoding", choices=("greedy", "beam"), default="greedy",
+                        help="the exports' decoding (beam: the YAML's beam width; no twin)")
     parser.add_argument("--output", default=str(HERE / "results" / "decode_throughput.json"))
     args = parser.parse_args(argv)
-    record = run(args.model, args.batch1, args.rounds, not args.no_compile)
+    record = run(args.model, args.batch1, args.rounds, not args.no_compile, args.decoding)
     Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record["ratios"], indent=2))
     return 0

@@ -132,7 +132,8 @@ def decode_rows():
     for name, result in record["results"].items():
         variant, batch = name.split("@")
         rows.append(
-            f"| greedy decoding: {variant.replace('_', ' ')} | batch {batch}, Multi30k test "
+            f"| {record.get('decoding', 'greedy')} decoding: {variant.replace('_', ' ')} | "
+            f"batch {batch}, Multi30k test "
             f"({result['sentences']} sentences) | **{result['sentences_per_second']:,.1f}** "
             f"sentences/s | {result['ms_per_sentence']:.1f} ms/sentence | "
             f"{result['tokens_per_second']:,.0f} tok/s | {record['machine']}, "
