@@ -17,8 +17,9 @@ class QuantizableLSTMCell(keras.layers.LSTMCell):
     The zoo's decoder loops read the cell's weights through `zoo.layers.lstm_loop.cell_weights`,
     which hands them out as `QuantizedKernel`s: each step then quantizes its inputs per row,
     multiplies int8 by int8 into int32 and rescales, as Keras's int8 `Dense` does. A quantized
-    cell serializes its dtype policy (`int8_from_float32`), so a `.keras` file of a quantized
-    model builds int8 variables when it loads.
+    cell's config carries its dtype policy (`int8_from_float32`): a cell made from it builds
+    int8 variables. The zoo quantizes at export time and does not save quantized models as
+    `.keras` (a decoder makes its cells in `__init__`, with the float policy).
 
     Args:
         units: int, as `keras.layers.LSTMCell` (and its other keyword arguments).
