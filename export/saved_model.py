@@ -102,8 +102,9 @@ def export_model(model: keras.Model, model_dir: str | os.PathLike = "export",
 
     version_dir = publish_version(write, Path(model_dir) / name)
     write_models_config(model_dir)
-    if (source or {}).get("run_id"):
-        tag_export(source["run_id"], f"{name}.{version_dir.name}",
+    run_id = (source or {}).get("run_id")
+    if run_id:
+        tag_export(run_id, f"{name}.{version_dir.name}",
                    f"{metadata['precision']}, jit_compile={jit_compile}, {version_dir}")
     return version_dir
 
