@@ -1,16 +1,28 @@
 """Decoding speed of luong_translator: XLA SavedModel (float32 and int8) vs non-XLA SavedModel
-vs the PyTorch twin (eager, and `torch.compile` where it works), at batch 1 and batch 32.
+vs the PyTorch twin (eager float32, eager with dynamic int8 quantization, and `torch.compile`
+where it works), at batch 1 and batch 32; the BLEU of each and, at batch 1, how close each
+comes to the memory bound of its own precision.
 
     python benchmarks/decode_throughput.py [--model runs/<id>/model.keras] [--batch1 200]
     python benchmarks/decode_throughput.py --decoding beam      # the exports only (no twin)
 
 The same trained weights everywhere (the newest `luong_translator` run by default; the torch
-twin gets them through `torch_luong.port_keras_to_torch`), the Multi30k test sources, sorted by
-length and cut into batches alike. SavedModels are called through their `serving_default`
-signature, text in (tokenization and detokenization included: what TF Serving would run);
-torch decodes the same token ids (tokenization outside its timing). Each workload runs once
-untimed (XLA compiles a shape once per (batch bucket, padded length)), then is timed
-`--rounds` times, the variants interleaved; the median is kept.
+twin gets them through `torch_luong.port_keras_to_torch`; `torch_eager_int8` is that twin after
+`torch.ao.quantization.quantize_dynamic` of its LSTMs and Linears, int8 weights with dynamic
+per-row activation scales, as PyTorch's users would quantize it), the Multi30k test sources,
+sorted by length and cut into batches alike. SavedModels are called through their
+`serving_default` signature, text in (tokenization and detokenization included: what TF Serving
+would run); torch decodes the same token ids (tokenization outside its timing). Each workload
+runs once untimed (XLA compiles a shape once per (batch bucket, padded length)) — the batch-32
+pass over the whole test split gives each variant's BLEU — then is timed `--rounds` times, the
+variants interleaved; the median is kept.
+
+Memory bound (batch 1): one greedy step reads every decoder weight but the embedding table (one
+row of it), in the variant's precision (`decoder_bytes_per_step`: int8 kernels are a quarter of
+float32's, plus their float32 scales); the streaming rate is the fastest matrix-vector product
+over as many float32 bytes measured in this run (`decode_roofline.streaming_rates`), so each
+variant's bound is `rate / its bytes per step` tokens/s and `fraction_of_bound` is its tokens/s
+over that (the encoder, tokenization and argmax not subtracted).
 """
 
 import argparse
@@ -38,17 +50,21 @@ def _saved_model_runner(keras_model, jit_compile, directory, quantize=None):
 
     def run(texts):
         output = signature(text=tf.constant(texts))
-        return int(output["target_lengths"].numpy().sum())  # tokens incl. EOS
+        translations = [t.decode() for t in output["translation"].numpy()]
+        return int(output["target_lengths"].numpy().sum()), translations  # tokens incl. EOS
 
     return run
 
 
-def _torch_runner(keras_model, compiled):
+def _torch_runner(keras_model, compiled=False, quantized=False):
     import torch
     from torch_luong import PAD_ID, twin_of
 
     torch.set_grad_enabled(False)
     model = twin_of(keras_model).eval()
+    if quantized:  # PyTorch's post-training dynamic quantization of the recurrent and dense
+        model = torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.LSTM, torch.nn.LSTMCell, torch.nn.Linear}, dtype=torch.qint8)
     if compiled:
         model.step = torch.compile(model.step, dynamic=True)
     tokenizer = keras_model.tokenizer
@@ -65,7 +81,13 @@ def _torch_runner(keras_model, compiled):
                 ids[index, :len(row)] = torch.tensor(row)
             cache[key] = ids
         output = model.greedy_decode(cache[key])
-        return int((output != PAD_ID).sum())
+        tokens = int((output != PAD_ID).sum())
+        return tokens, output.numpy().astype("int32")
+
+    def texts_of(output):  # detokenized outside the timing too
+        return [t.decode() for t in keras_model.decode_ids(output).numpy()]
+
+    run.texts_of = texts_of
 
     return run
 
@@ -77,12 +99,51 @@ def _workload(sources, batch_size, limit):
 
 def _time(run, batches):
     started = time.perf_counter()
-    tokens = sum(run(batch) for batch in batches)
+    outputs = [run(batch) for batch in batches]
     seconds = time.perf_counter() - started
+    tokens = sum(count for count, _ in outputs)
     sentences = sum(len(batch) for batch in batches)
     return {"seconds": seconds, "sentences": sentences, "tokens": tokens,
             "sentences_per_second": sentences / seconds, "tokens_per_second": tokens / seconds,
-            "ms_per_sentence": 1000 * seconds / sentences}
+            "ms_per_sentence": 1000 * seconds / sentences}, outputs
+
+
+def _translations(run, outputs):
+    """The strings of one pass's outputs (the torch runners detokenize after the timing)."""
+    texts_of = getattr(run, "texts_of", None)
+    return [text for _, batch in outputs
+            for text in (texts_of(batch) if texts_of else batch)]
+
+
+def decoder_bytes_per_step(model):
+    """Bytes of the weights one batch-1 greedy step of `model`'s decoder reads, each variable
+    in its own dtype (int8 kernels 1 byte, their scales 4): all but the embedding table, of
+    which the fed token's row."""
+    import numpy as np
+
+    total = 0
+    for variable in model.decoder.weights:
+        itemsize = np.dtype(variable.dtype).itemsize
+        count = int(np.prod(variable.shape))
+        if "embedding" in variable.path.split("/")[-2]:
+            count = int(variable.shape[-1]) if len(variable.shape) == 2 else 1
+        total += count * itemsize
+    return total
+
+
+def memory_bound(keras_model, repeats=50):
+    """Batch-1 tokens/s bound per precision: this machine's fastest float32 matrix-vector
+    streaming rate over the step's float32 bytes, divided by each precision's bytes per step."""
+    from decode_roofline import streaming_rates
+
+    from export.saved_model import quantized_copy
+
+    step_bytes = {"float32": decoder_bytes_per_step(keras_model),
+                  "int8": decoder_bytes_per_step(quantized_copy(keras_model, "int8"))}
+    rates = streaming_rates(step_bytes["float32"], repeats)
+    rate = max(rates.values()) * 1e9
+    return {"decoder_bytes_per_step": step_bytes, "streaming_gb_per_s": rates,
+            "tokens_per_second": {k: rate / v for k, v in step_bytes.items()}}
 
 
 def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile=True,
@@ -91,6 +152,7 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
 
     import zoo.training  # noqa: F401
     from zoo import data as data_lib
+    from zoo.metrics import corpus_bleu
     from zoo.models import catalog
     from zoo.tasks.sequence_outputs import with_decoding
     from zoo.tracking.loading import load_trained
@@ -99,8 +161,10 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
     # Exports decode as the model's config says (the YAML: beam 5); the twin decodes greedily.
     with_decoding(keras_model, {"decoding": decoding})
     config = catalog.resolve_config("luong_translator")
-    sources, _ = data_lib.read_parallel(config, "test")
+    sources, references = data_lib.read_parallel(config, "test")
     workloads = {1: _workload(sources, 1, batch1_limit), 32: _workload(sources, 32, None)}
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))  # _workload's order
+    sorted_references = [references[i] for i in order]
     directory = Path(tempfile.mkdtemp(prefix="zoo-decode-bench-"))
     runners = {"saved_model_xla": _saved_model_runner(keras_model, True, directory / "xla"),
                "saved_model_xla_int8": _saved_model_runner(keras_model, True,
@@ -108,50 +172,71 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
                "saved_model_no_xla": _saved_model_runner(keras_model, False,
                                                          directory / "no_xla")}
     if decoding == "greedy":  # the twin has greedy decoding only
-        runners["torch_eager"] = _torch_runner(keras_model, False)
+        runners["torch_eager"] = _torch_runner(keras_model)
+        runners["torch_eager_int8"] = _torch_runner(keras_model, quantized=True)
     notes = {}
     if try_compile and decoding == "greedy":
         try:
-            compiled = _torch_runner(keras_model, True)
+            compiled = _torch_runner(keras_model, compiled=True)
             compiled(workloads[1][0])
             runners["torch_compile"] = compiled
         except Exception as error:  # noqa: BLE001  (reported, not fatal: it is optional)
             notes["torch_compile"] = f"failed on this machine: {type(error).__name__}: " \
                                      f"{str(error)[:300]}"
-    results = {}
+    results, bleu = {}, {}
     for batch_size, batches in workloads.items():
-        for runner in runners.values():  # untimed pass: compilation, caches
-            _time(runner, batches)
+        for name, runner in runners.items():  # untimed pass: compilation, caches, BLEU
+            _, outputs = _time(runner, batches)
+            if batch_size == 32:
+                bleu[name] = corpus_bleu(_translations(runner, outputs),
+                                         sorted_references)["bleu"]
         samples = {name: [] for name in runners}
         for _ in range(rounds):
             for name, runner in runners.items():
-                samples[name].append(_time(runner, batches))
+                samples[name].append(_time(runner, batches)[0])
         for name, values in samples.items():
             best = sorted(values, key=lambda v: v["seconds"])[len(values) // 2]
             results[f"{name}@{batch_size}"] = best | {
                 "samples_sentences_per_second": [v["sentences_per_second"] for v in values]}
         print(json.dumps({k: round(v["sentences_per_second"], 1) for k, v in results.items()}),
               flush=True)
+    for name, score in bleu.items():
+        for size in (1, 32):
+            results[f"{name}@{size}"]["bleu"] = score
+    bound = memory_bound(keras_model)
+    for name in runners:
+        result = results[f"{name}@1"]
+        precision = "int8" if name.endswith("int8") else "float32"
+        result["bound_tokens_per_second"] = bound["tokens_per_second"][precision]
+        result["fraction_of_bound"] = (result["tokens_per_second"]
+                                       / result["bound_tokens_per_second"])
 
     def ratio(a, b):
         return results[a]["sentences_per_second"] / results[b]["sentences_per_second"]
 
     ratios = {}
     for size in (1, 32):
+        exports = [name for name in runners if name.startswith("saved_model")]
+        fastest = max(exports, key=lambda name: results[f"{name}@{size}"]["sentences_per_second"])
+        notes[f"fastest_export@{size}"] = fastest
         ratios[f"xla/no_xla@{size}"] = ratio(f"saved_model_xla@{size}",
                                               f"saved_model_no_xla@{size}")
         ratios[f"int8/xla@{size}"] = ratio(f"saved_model_xla_int8@{size}",
                                             f"saved_model_xla@{size}")
-        if f"torch_eager@{size}" in results:
-            ratios[f"xla/torch_eager@{size}"] = ratio(f"saved_model_xla@{size}",
-                                                       f"torch_eager@{size}")
-        if f"torch_compile@{size}" in results:
-            ratios[f"xla/torch_compile@{size}"] = ratio(f"saved_model_xla@{size}",
-                                                         f"torch_compile@{size}")
+        for twin in ("torch_eager", "torch_eager_int8", "torch_compile"):
+            if f"{twin}@{size}" in results:
+                ratios[f"xla/{twin}@{size}"] = ratio(f"saved_model_xla@{size}",
+                                                      f"{twin}@{size}")
+                ratios[f"fastest_export/{twin}@{size}"] = ratio(f"{fastest}@{size}",
+                                                                 f"{twin}@{size}")
+    bleu_deltas = {"int8-float32 (ours)": bleu["saved_model_xla_int8"] - bleu["saved_model_xla"]}
+    if "torch_eager_int8" in bleu:
+        bleu_deltas["int8-float32 (torch)"] = bleu["torch_eager_int8"] - bleu["torch_eager"]
     return {"benchmark": "decode_throughput", "date": datetime.date.today().isoformat(),
             "machine": machine_line(), "model": origin, "rounds": rounds, "decoding": decoding,
             "batch1_sentences": len(workloads[1]), "batch32_sentences": len(sources),
-            "results": results, "ratios": ratios, "notes": notes}
+            "memory_bound": bound, "results": results, "ratios": ratios,
+            "bleu_deltas": bleu_deltas, "notes": notes}
 
 
 def main(argv=None):

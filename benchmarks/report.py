@@ -131,14 +131,20 @@ def decode_rows():
     rows = []
     for name, result in record["results"].items():
         variant, batch = name.split("@")
+        bleu = f", BLEU {result['bleu']:.2f}" if "bleu" in result else ""
+        bound = (f" ({result['fraction_of_bound']:.0%} of its precision's memory bound)"
+                 if "fraction_of_bound" in result else "")
         rows.append(
             f"| {record.get('decoding', 'greedy')} decoding: {variant.replace('_', ' ')} | "
             f"batch {batch}, Multi30k test "
             f"({result['sentences']} sentences) | **{result['sentences_per_second']:,.1f}** "
-            f"sentences/s | {result['ms_per_sentence']:.1f} ms/sentence | "
-            f"{result['tokens_per_second']:,.0f} tok/s | {record['machine']}, "
+            f"sentences/s{bleu} | {result['ms_per_sentence']:.1f} ms/sentence | "
+            f"{result['tokens_per_second']:,.0f} tok/s{bound} | {record['machine']}, "
             f"{record['date']} |")
     ratios = ", ".join(f"{k} ×{v:.2f}" for k, v in record.get("ratios", {}).items())
+    deltas = ", ".join(f"{k} {v:+.2f}" for k, v in record.get("bleu_deltas", {}).items())
+    if deltas:
+        ratios += f"; BLEU {deltas}"
     rows.append(f"| decoding ratios | same weights, one run | {ratios} | | | {record['date']} |")
     return rows
 
