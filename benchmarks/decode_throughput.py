@@ -4,7 +4,7 @@ where it works), at batch 1 and batch 32; the BLEU of each and, at batch 1, how 
 comes to the memory bound of its own precision.
 
     python benchmarks/decode_throughput.py [--model runs/<id>/model.keras] [--batch1 200]
-    python benchmarks/decode_throughput.py --decoding beam      # the exports only (no twin)
+    python benchmarks/decode_throughput.py --decoding beam      # beam 5 (torch.compile: greedy)
 
 The same trained weights everywhere (the newest `luong_translator` run by default; the torch
 twin gets them through `torch_luong.port_keras_to_torch`; `torch_eager_int8` is that twin after
@@ -56,7 +56,7 @@ def _saved_model_runner(keras_model, jit_compile, directory, quantize=None):
     return run
 
 
-def _torch_runner(keras_model, compiled=False, quantized=False):
+def _torch_runner(keras_model, compiled=False, quantized=False, beam=False):
     import torch
     from torch_luong import PAD_ID, twin_of
 
@@ -80,7 +80,11 @@ def _torch_runner(keras_model, compiled=False, quantized=False):
             for index, row in enumerate(rows):
                 ids[index, :len(row)] = torch.tensor(row)
             cache[key] = ids
-        output = model.greedy_decode(cache[key])
+        if beam:  # the export's beam: the model's config (the YAML: beam 5, α 1)
+            output = model.beam_decode(cache[key], keras_model.beam_width,
+                                       keras_model.length_penalty)
+        else:
+            output = model.greedy_decode(cache[key])
         tokens = int((output != PAD_ID).sum())
         return tokens, output.numpy().astype("int32")
 
@@ -158,7 +162,7 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
     from zoo.tracking.loading import load_trained
 
     keras_model, origin = load_trained(model_source)
-    # Exports decode as the model's config says (the YAML: beam 5); the twin decodes greedily.
+    # Exports decode as the model's config says (the YAML: beam 5): set here for all variants.
     with_decoding(keras_model, {"decoding": decoding})
     config = catalog.resolve_config("luong_translator")
     sources, references = data_lib.read_parallel(config, "test")
@@ -171,9 +175,9 @@ def run(model_source="luong_translator", batch1_limit=200, rounds=3, try_compile
                                                            directory / "xla_int8", "int8"),
                "saved_model_no_xla": _saved_model_runner(keras_model, False,
                                                          directory / "no_xla")}
-    if decoding == "greedy":  # the twin has greedy decoding only
-        runners["torch_eager"] = _torch_runner(keras_model)
-        runners["torch_eager_int8"] = _torch_runner(keras_model, quantized=True)
+    beam = decoding == "beam"
+    runners["torch_eager"] = _torch_runner(keras_model, beam=beam)
+    runners["torch_eager_int8"] = _torch_runner(keras_model, quantized=True, beam=beam)
     notes = {}
     if try_compile and decoding == "greedy":
         try:
@@ -247,9 +251,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--decoding", choices=("greedy", "beam"), default="greedy",
-                        help="the exports' decoding (beam: the YAML's beam width; no twin)")
-    parser.add_argument("--output", default=str(HERE / "results" / "decode_throughput.json"))
+                        help="greedy, or beam search as the YAML says (beam 5, GNMT α 1)")
+    parser.add_argument("--output", default=None,
+                        help="default: results/decode_throughput.json (greedy), "
+                             "results/decode_throughput_beam.json (beam)")
     args = parser.parse_args(argv)
+    if args.output is None:
+        suffix = "" if args.decoding == "greedy" else "_beam"
+        args.output = str(HERE / "results" / f"decode_throughput{suffix}.json")
     record = run(args.model, args.batch1, args.rounds, not args.no_compile, args.decoding)
     Path(args.output).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record["ratios"], indent=2))

@@ -125,7 +125,11 @@ def profile_rows():
 
 
 def decode_rows():
-    record = _load("decode_throughput.json")
+    return _decode_rows("decode_throughput.json") + _decode_rows("decode_throughput_beam.json")
+
+
+def _decode_rows(name):
+    record = _load(name)
     if not record:
         return []
     rows = []
@@ -145,7 +149,8 @@ def decode_rows():
     deltas = ", ".join(f"{k} {v:+.2f}" for k, v in record.get("bleu_deltas", {}).items())
     if deltas:
         ratios += f"; BLEU {deltas}"
-    rows.append(f"| decoding ratios | same weights, one run | {ratios} | | | {record['date']} |")
+    rows.append(f"| {record.get('decoding', 'greedy')} decoding ratios | same weights, one run | "
+                f"{ratios} | | | {record['date']} |")
     return rows
 
 

@@ -162,6 +162,60 @@ class TorchLuongTranslator(nn.Module):
                 break
         return torch.stack(result, 1)
 
+    @torch.no_grad()
+    def beam_decode(self, source_ids, beam_width=5, length_penalty=1.0, max_length_ratio=1.5):
+        """The best beam-search hypothesis per sentence, ids `[B, L]` (0 after EOS), as
+        `zoo.decoding.BeamSearch` ranks them: log P / ((5 + |Y|) / 6) ** α over the beam's
+        `beam · vocab` candidates, padding and BOS never emitted, a finished hypothesis kept
+        with its score frozen (its one continuation is padding at no cost) until better ones
+        push it out; stops when every hypothesis has finished or at the length limit."""
+        memory, mask, states = self.encode(source_ids)
+        batch, beam = source_ids.shape[0], beam_width
+        limit = int(source_ids.shape[1] * max_length_ratio) + 10
+
+        def tile(x):  # [B, ...] → [B·K, ...], each row repeated K times
+            return x.repeat_interleave(beam, 0)
+
+        memory, mask = tile(memory), tile(mask)
+        states = [(tile(h), tile(c)) for h, c in states]
+        feed = memory.new_zeros(batch * beam, self.decoder_units)
+        tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long)
+        log_probs = torch.full((batch, beam), -1e9)
+        log_probs[:, 0] = 0.0  # all hypotheses start as the same empty one
+        finished = torch.zeros(batch, beam, dtype=torch.bool)
+        lengths = torch.zeros(batch, beam, dtype=torch.long)
+        ids = torch.zeros(batch, beam, 0, dtype=torch.long)
+        offsets = (torch.arange(batch) * beam)[:, None]
+        for _ in range(limit):
+            feed, _, states = self.step(self.target_embedding(tokens), feed, states, memory,
+                                        mask)
+            logits = self.output_projection(feed)
+            logits[:, PAD_ID] = -1e9
+            logits[:, BOS_ID] = -1e9
+            step = torch.log_softmax(logits, -1).view(batch, beam, -1)
+            vocab = step.shape[-1]
+            pad_only = torch.full((vocab,), -1e9)
+            pad_only[PAD_ID] = 0.0
+            step = torch.where(finished[..., None], pad_only, step)
+            total = log_probs[..., None] + step
+            new_lengths = lengths + (~finished).long()
+            penalty = ((5.0 + new_lengths.float()) / 6.0) ** length_penalty
+            candidates = (total / penalty[..., None]).view(batch, -1)
+            _, best = candidates.topk(beam, -1)
+            parents, next_tokens = best // vocab, best % vocab
+            log_probs = total.view(batch, -1).gather(1, best)
+            finished = finished.gather(1, parents) | (next_tokens == EOS_ID)
+            lengths = new_lengths.gather(1, parents)
+            ids = torch.cat([ids.gather(1, parents[..., None].expand(-1, -1, ids.shape[2])),
+                             next_tokens[..., None]], -1)
+            rows = (parents + offsets).view(-1)
+            feed = feed[rows]
+            states = [(h[rows], c[rows]) for h, c in states]
+            tokens = next_tokens.view(-1)
+            if bool(finished.all()):
+                break
+        return ids[:, 0]
+
 
 # -- weights, both ways --------------------------------------------------------------------
 def _keras_weights(keras_model):

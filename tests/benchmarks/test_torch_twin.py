@@ -140,3 +140,32 @@ def test_twin_greedy_decodes_and_trains(real_batches):
     ids = twin.greedy_decode(batches[0][0][:2])
     assert ids.shape[0] == 2
     assert ids.shape[1] <= int(batches[0][0].shape[1] * 1.5) + 10
+
+
+def test_twin_beam_search_finds_the_zoos_hypotheses(trained_translator):
+    """decode_throughput's PyTorch beam rows decode what the export does: the twin's beam
+    search returns the zoo's best hypothesis (the tiny trained translator's weights, beam 5,
+    GNMT α = 1; trained, so hypotheses end at different steps and α ranks them)."""
+    model = trained_translator.model
+    twin = torch_luong.twin_of(model).eval()
+    sources = model.encode_texts(tf_constant(["Ein Mann fährt Fahrrad.",
+                                             "Zwei Kinder spielen im Sand am Strand.",
+                                             "Eine Frau mit einem roten Hut singt.",
+                                             "Hunde."])).numpy()
+    for alpha in (0.0, 1.0):
+        ours = model.beam_decode(sources, beam_width=5, length_penalty=alpha,
+                                 n_best=1)["ids"].numpy()[:, 0]
+        theirs = twin.beam_decode(torch.from_numpy(sources.astype(np.int64)), beam_width=5,
+                                  length_penalty=alpha).numpy()
+        width = max(ours.shape[1], theirs.shape[1])
+        ours = np.pad(ours, ((0, 0), (0, width - ours.shape[1])))
+        theirs = np.pad(theirs, ((0, 0), (0, width - theirs.shape[1])))
+        lengths = (ours != 0).sum(1)
+        assert len(set(lengths.tolist())) > 1, lengths  # EOS at different steps
+        np.testing.assert_array_equal(theirs, ours)
+
+
+def tf_constant(values):
+    import tensorflow as tf
+
+    return tf.constant(values)
