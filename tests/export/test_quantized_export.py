@@ -81,6 +81,26 @@ def test_quantized_copy_covers_the_decode_step_and_leaves_the_model(trained_tran
     assert (int8_logits.argmax(-1) == float_logits.argmax(-1)).mean() > 0.9
 
 
+
+def test_a_lone_sentence_decodes_beside_a_copy_when_int8(trained_translator, monkeypatch):
+    """Greedy int8 decoding of one sentence runs two rows (XLA:CPU's int8 dot is slower for
+    one row than for two) and returns the one: the same ids as one row decoded alone."""
+    model = trained_translator.model
+    quantized = quantized_copy(model, "int8")
+    assert quantized.is_int8_quantized() and not model.is_int8_quantized()
+    ids = quantized.encode_texts(TEXTS)
+    for row in range(len(TEXTS)):
+        padded = quantized.greedy_decode(ids[row:row + 1])
+        assert padded["ids"].shape[0] == 1 and padded["lengths"].shape == (1,)
+        with monkeypatch.context() as patch:
+            patch.setattr(quantized, "is_int8_quantized", lambda: False)
+            alone = quantized.greedy_decode(ids[row:row + 1])
+        for key in ("ids", "lengths"):
+            np.testing.assert_array_equal(padded[key], alone[key])
+        np.testing.assert_allclose(padded["attention"], alone["attention"], atol=1e-5)
+    batch = quantized.greedy_decode(ids)  # two rows or more: no copy
+    assert batch["ids"].shape[0] == len(TEXTS)
+
 def test_int8_export_serves_the_quantized_translations(trained_translator, tmp_path,
                                                          tracking_dir):
     from zoo.cli import main

@@ -104,6 +104,13 @@ class Translator(TokenizedModel, keras.Model):
             raise ValueError("coverage_penalty needs attention weights; this translator has "
                              "no attention (attention=None)")
         source_ids = ops.cast(ops.convert_to_tensor(source_ids), "int32")
+        batch = ops.shape(source_ids)[0]
+        single_row = getattr(strategy, "beam_width", 1) == 1 and self.is_int8_quantized()
+        if single_row:
+            # XLA:CPU multiplies one int8 row by an int8 matrix 1.6x slower than two rows
+            # (benchmarks/results/decode_throughput.json, docs/quality.md): a lone sentence
+            # is decoded next to a copy of itself, and the copy dropped.
+            source_ids = tf.concat([source_ids, source_ids[:1]], 0)[:tf.maximum(batch, 2)]
         max_length = self.max_decoding_length(source_ids)
         context, mask, state = self.prepare_decoding(source_ids, max_length)
         context, mask, state = strategy.tile((context, mask, state))
@@ -111,7 +118,16 @@ class Translator(TokenizedModel, keras.Model):
         def step_fn(tokens, step, state):
             return self.decoding_step(context, mask, tokens, step, state)
 
-        return strategy.decode(step_fn, state, ops.shape(source_ids)[0], max_length, mask)
+        result = strategy.decode(step_fn, state, ops.shape(source_ids)[0], max_length, mask)
+        if single_row:
+            result = type(result)(*(value[:batch] for value in result))
+        return result
+
+    def is_int8_quantized(self):
+        """Whether post-training int8 quantization (`model.quantize("int8")`) holds any of
+        this model's weights."""
+        return any(getattr(layer, "quantization_mode", None) == "int8"
+                   for layer in self._flatten_layers())
 
     def greedy_decode(self, source_ids):
         """ids `[batch, S]` → dict of `ids` `[batch, T]`, `attention` `[batch, T, S]`,
