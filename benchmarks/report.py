@@ -39,6 +39,10 @@ def serving_rows():
     # The note's first clause after the fixed "clients and server share..." says what was served.
     what = record.get("note", "").split("; ")[1:2]
     model = what[0].split(" (")[0] if what else record.get("model", "fixture")
+    export = record.get("export")
+    if export:
+        model += (f", {'XLA' if export.get('jit_compile') else 'no XLA'} "
+                  f"{export.get('precision')}, {export.get('decoding')}")
     machine = record.get("host", {}).get("cpu", "")
     rows = []
     for level in record.get("results", []):

@@ -78,6 +78,26 @@ def _prepare_repository(saved_model: str | None, model: str, workdir: Path) -> P
     return repo
 
 
+def _export_metadata(saved_model: str | None) -> dict | None:
+    """What the served export is (`assets.extra/zoo_export.json` of its newest version):
+    precision, XLA, decoding."""
+    if saved_model is None:
+        return None
+    from serving.versions import version_dirs
+
+    source = Path(saved_model).resolve()
+    if not (source / "saved_model.pb").exists():
+        versions = sorted(version_dirs(source), reverse=True)
+        source = source / str(versions[0]) if versions else source
+    path = source / "assets.extra" / "zoo_export.json"
+    if not path.is_file():
+        return None
+    metadata = json.loads(path.read_text())
+    return {"precision": metadata.get("precision", "float32"),
+            "jit_compile": metadata.get("jit_compile"),
+            "decoding": metadata.get("config", {}).get("decoding")}
+
+
 class _Server:
     def __init__(self, repo: Path, batching_file: str | None, log_path: Path,
                  warmup: bool = True):
@@ -450,6 +470,7 @@ def main(argv: list[str] | None = None, texts: list[str] | None = None,
         "model": args.model,
         "saved_model": description or args.saved_model or
         "serving.fixtures.build_translator (tiny fixture)",
+        "export": _export_metadata(args.saved_model),
         "request": f"Predict, 1 text per request, input '{args.input}', cycling over "
                    f"{len(texts)} texts",
         "server": "python -m serving.server (separate process), gRPC over 127.0.0.1",
