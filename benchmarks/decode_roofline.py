@@ -35,17 +35,21 @@ sys.path.insert(1, str(HERE.parent))
 RESULTS = HERE / "results"
 
 
-def decoder_bytes_per_step():
-    """float32 bytes of the weights one greedy step reads, and how they split."""
-    import zoo
+def decoder_bytes_per_step(model=None):
+    """Bytes of the weights one batch-1 greedy step of `model`'s decoder (default: an untrained
+    default-size luong_translator) reads, each variable in its own dtype (int8 kernels 1 byte,
+    their scales 4): all but the embedding table, of which the fed token's row. → `(total,
+    bytes by variable path)`."""
+    if model is None:
+        import zoo
 
-    model = zoo.build("luong_translator")
+        model = zoo.build("luong_translator")
     parts = {}
     for variable in model.decoder.weights:
-        size = int(np.prod(variable.shape))
-        if variable.path.endswith("embedding/embeddings"):
-            size = int(variable.shape[-1])  # the fed token's row only
-        parts[variable.path] = size * 4
+        count = int(np.prod(variable.shape))
+        if "embedding" in variable.path.split("/")[-2]:  # one row (and its scale)
+            count = int(variable.shape[-1]) if len(variable.shape) == 2 else 1
+        parts[variable.path] = count * np.dtype(variable.dtype).itemsize
     return sum(parts.values()), parts
 
 

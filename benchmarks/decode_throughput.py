@@ -119,31 +119,15 @@ def _translations(run, outputs):
             for text in (texts_of(batch) if texts_of else batch)]
 
 
-def decoder_bytes_per_step(model):
-    """Bytes of the weights one batch-1 greedy step of `model`'s decoder reads, each variable
-    in its own dtype (int8 kernels 1 byte, their scales 4): all but the embedding table, of
-    which the fed token's row."""
-    import numpy as np
-
-    total = 0
-    for variable in model.decoder.weights:
-        itemsize = np.dtype(variable.dtype).itemsize
-        count = int(np.prod(variable.shape))
-        if "embedding" in variable.path.split("/")[-2]:
-            count = int(variable.shape[-1]) if len(variable.shape) == 2 else 1
-        total += count * itemsize
-    return total
-
-
 def memory_bound(keras_model, repeats=50):
     """Batch-1 tokens/s bound per precision: this machine's fastest float32 matrix-vector
     streaming rate over the step's float32 bytes, divided by each precision's bytes per step."""
-    from decode_roofline import streaming_rates
+    from decode_roofline import decoder_bytes_per_step, streaming_rates
 
     from export.saved_model import quantized_copy
 
-    step_bytes = {"float32": decoder_bytes_per_step(keras_model),
-                  "int8": decoder_bytes_per_step(quantized_copy(keras_model, "int8"))}
+    step_bytes = {"float32": decoder_bytes_per_step(keras_model)[0],
+                  "int8": decoder_bytes_per_step(quantized_copy(keras_model, "int8"))[0]}
     rates = streaming_rates(step_bytes["float32"], repeats)
     rate = max(rates.values()) * 1e9
     return {"decoder_bytes_per_step": step_bytes, "streaming_gb_per_s": rates,

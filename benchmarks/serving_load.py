@@ -66,16 +66,21 @@ def _prepare_repository(saved_model: str | None, model: str, workdir: Path) -> P
 
         fixtures.build_translator(repo / model / "1", tag="1")
         return repo
+    os.symlink(_version_dir(saved_model), repo / model / "1", target_is_directory=True)
+    return repo
+
+
+def _version_dir(saved_model: str) -> Path:
+    """The SavedModel directory itself, or a base path's newest version."""
     from serving.versions import version_dirs
 
     source = Path(saved_model).resolve()
-    if not (source / "saved_model.pb").exists():  # a base path: take its newest version
+    if not (source / "saved_model.pb").exists():
         versions = sorted(version_dirs(source), reverse=True)
         if not versions:
             raise SystemExit(f"{source} has no saved_model.pb and no version directories")
         source = source / str(versions[0])
-    os.symlink(source, repo / model / "1", target_is_directory=True)
-    return repo
+    return source
 
 
 def _export_metadata(saved_model: str | None) -> dict | None:
@@ -83,13 +88,7 @@ def _export_metadata(saved_model: str | None) -> dict | None:
     precision, XLA, decoding."""
     if saved_model is None:
         return None
-    from serving.versions import version_dirs
-
-    source = Path(saved_model).resolve()
-    if not (source / "saved_model.pb").exists():
-        versions = sorted(version_dirs(source), reverse=True)
-        source = source / str(versions[0]) if versions else source
-    path = source / "assets.extra" / "zoo_export.json"
+    path = _version_dir(saved_model) / "assets.extra" / "zoo_export.json"
     if not path.is_file():
         return None
     metadata = json.loads(path.read_text())
